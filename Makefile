@@ -1,6 +1,6 @@
 # vmd — build, test, demo, bench, fuzz.  `make` builds build/vmd and build/vmctl.
 CC      ?= gcc
-BUILD   := build
+BUILD   ?= build
 CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Isrc
 LDFLAGS := -pie -Wl,-z,relro,-z,now
@@ -57,7 +57,7 @@ $(BUILD)/gen/%.c: src/%.asl
 # Unit tests: pure logic, natively, under AddressSanitizer and UBSan.
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libvmd-san.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN) -I$(BUILD)/gen -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -I$(BUILD)/gen -Itests -o $@ $^ $(LIBS)
 unit: $(UNIT_BIN)
 
 # libFuzzer targets, built with clang against the same sources.
