@@ -85,6 +85,10 @@ struct parser {
 	char token[MAX_TOKEN];
 	int last_kind;	     /* the last token, for syntax error messages */
 	char last_text[48];
+	bool last_starts;    /* it starts a statement */
+	int prev_kind;	     /* and the one before it */
+	char prev_text[48];
+	bool prev_starts;
 	char setter_err[512];
 	char *err;
 	size_t errlen;
@@ -138,7 +142,7 @@ static int set_stagger(struct parser *, const YYLTYPE *, long long, long long);
 %token <string> STRING WORD
 %token <number> NUMBER
 %type <string> string opt_instance opt_string disk_format
-%type <integer> integer opt_local
+%type <integer> integer interface_kind
 %type <bits> allow_item opt_readonly
 
 %destructor { free($$); } <string>
@@ -416,23 +420,22 @@ opt_readonly	: %empty		{ $$ = 0; }
 		| READONLY		{ $$ = 1; }
 		;
 
-interface_head	: opt_local INTERFACE opt_string {
+interface_head	: interface_kind opt_string {
 			memset(&p->nic, 0, sizeof(p->nic));
-			if ($1)
-				p->nic.flags |= VM_NIC_LOCAL;
-			if ($3 != NULL) {
-				int r = vm_check_ifname("interface", $3, SETTER_ERR);
+			p->nic.flags = (uint32_t)$1;
+			if ($2 != NULL) {
+				int r = vm_check_ifname("interface", $2, SETTER_ERR);
 				if (r == 0)
-					strcpy(p->nic.ifname, $3);
-				free($3);
-				if (check(p, &@3, r) == -1)
+					strcpy(p->nic.ifname, $2);
+				free($2);
+				if (check(p, &@2, r) == -1)
 					YYABORT;
 			}
 		}
 		;
 
-opt_local	: %empty		{ $$ = 0; }
-		| LOCAL			{ $$ = 1; }
+interface_kind	: INTERFACE		{ $$ = 0; }
+		| LOCAL INTERFACE	{ $$ = VM_NIC_LOCAL; }
 		;
 
 opt_string	: %empty		{ $$ = NULL; }
@@ -607,19 +610,34 @@ check(struct parser *p, const YYLTYPE *loc, int r)
 	return r;
 }
 
-/* Names a token for a syntax error message. */
+static bool
+is_identifier(const char *t)
+{
+	if (t[0] == '\0')
+		return false;
+	for (const char *c = t; *c; c++)
+		if (!isalpha((unsigned char)*c) && *c != '-' && *c != '_')
+			return false;
+	return true;
+}
+
+/*
+ * Names the token for a syntax error message.  A word that starts a
+ * statement and is not a macro definition is a misspelt keyword.
+ */
 static void
 yyerror(YYLTYPE *loc, struct parser *p, const char *msg)
 {
 	const char *t = p->last_text;
-	bool identifier = t[0] != '\0';
 
-	for (const char *c = t; *c; c++)
-		if (!isalpha((unsigned char)*c) && *c != '-' && *c != '_')
-			identifier = false;
+	if (p->prev_kind == WORD && p->prev_starts && p->last_kind != '=' &&
+	    is_identifier(p->prev_text)) {
+		conf_error(p, loc, "unknown keyword \"%s\"", p->prev_text);
+		return;
+	}
 	switch (p->last_kind) {
 	case WORD:
-		if (identifier)
+		if (is_identifier(t))
 			conf_error(p, loc, "unknown keyword \"%s\"", t);
 		else
 			conf_error(p, loc, "syntax error at \"%s\"", t);
@@ -964,6 +982,11 @@ yylex(YYSTYPE *lval, YYLTYPE *lloc, struct parser *p)
 	int token = lex_token(p, lval, lloc);
 	char c[2] = { (char)token, '\0' };
 
+	p->prev_kind = p->last_kind;
+	p->prev_starts = p->last_starts;
+	memcpy(p->prev_text, p->last_text, sizeof(p->prev_text));
+	p->last_starts = p->prev_kind == 0 || p->prev_kind == '\n' || p->prev_kind == '{' ||
+			 p->prev_kind == ',';
 	p->last_kind = token;
 	if (token == STRING || token == WORD)
 		remember_text(p, lval->string);
