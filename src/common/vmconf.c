@@ -693,3 +693,43 @@ vm_format_owner(const struct vm_owner *owner, char *buf, size_t len)
 		snprintf(buf, len, "%s", user);
 	}
 }
+
+#define TERMINATE(array) ((array)[sizeof(array) - 1] = '\0')
+
+int
+vm_params_check_received(struct vm_params *vm, char *err, size_t errlen)
+{
+	TERMINATE(vm->name);
+	TERMINATE(vm->template_name);
+	TERMINATE(vm->kernel);
+	TERMINATE(vm->initrd);
+	TERMINATE(vm->cmdline);
+	TERMINATE(vm->cdrom);
+	for (size_t i = 0; i < VM_MAX_DISKS; i++)
+		TERMINATE(vm->disks[i].path);
+	for (size_t i = 0; i < VM_MAX_NICS; i++) {
+		TERMINATE(vm->nics[i].ifname);
+		TERMINATE(vm->nics[i].switch_name);
+		TERMINATE(vm->nics[i].group);
+	}
+	if (vm_check_name("vm", vm->name, err, errlen) == -1)
+		return -1;
+	if (vm->ndisks > VM_MAX_DISKS || vm->nnics > VM_MAX_NICS ||
+	    vm->min_nics > VM_MAX_NICS)
+		return fail(err, errlen, "vm \"%s\": too many disks or interfaces", vm->name);
+	if (vm->cpus < 1 || vm->cpus > VM_MAX_CPUS)
+		return fail(err, errlen, "vm \"%s\": cpus %u is out of range (1 to %d)",
+			    vm->name, vm->cpus, VM_MAX_CPUS);
+	if (vm->memory < VM_MEMORY_MINIMUM || vm->memory > VM_MEMORY_CEILING ||
+	    vm->memory % VM_MEMORY_ALIGN != 0)
+		return fail(err, errlen, "vm \"%s\": memory %llu is out of range", vm->name,
+			    (unsigned long long)vm->memory);
+	if (vm->boot_device > VM_BOOT_NET)
+		return fail(err, errlen, "vm \"%s\": unknown boot device %u", vm->name,
+			    vm->boot_device);
+	for (uint32_t i = 0; i < vm->ndisks; i++)
+		if (vm->disks[i].format > VM_DISK_QCOW2)
+			return fail(err, errlen, "vm \"%s\": disk %s: unknown format %u",
+				    vm->name, vm->disks[i].path, vm->disks[i].format);
+	return 0;
+}

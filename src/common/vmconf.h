@@ -194,6 +194,12 @@ int vm_parse_prefix4(const char *text, struct in_addr *, uint32_t *len, char *er
 int vm_parse_prefix6(const char *text, struct in6_addr *, uint32_t *len, char *err,
 		     size_t errlen);
 
+/*
+ * For a struct vm_params that arrived from another process: terminates
+ * every string and checks counts and ranges.  Returns 0 or -1 with err.
+ */
+int vm_params_check_received(struct vm_params *, char *err, size_t errlen);
+
 /* Pads the interfaces up to `interfaces N`. */
 void vm_finish_nics(struct vm_params *);
 

@@ -180,6 +180,30 @@ nul_bytes_and_unterminated_input_fail_cleanly(void)
 	CHECK(strcmp(err, "b:1: unexpected end of file") == 0);
 }
 
+static void
+received_params_are_terminated_and_checked(void)
+{
+	struct vm_params *vm = malloc(sizeof(*vm));
+
+	vm_params_init(vm, "a");
+	memset(vm->kernel, 'k', sizeof(vm->kernel));
+	memset(vm->nics[3].switch_name, 's', sizeof(vm->nics[3].switch_name));
+	CHECK(vm_params_check_received(vm, ERR) == 0);
+	CHECK(strlen(vm->kernel) == sizeof(vm->kernel) - 1);
+	CHECK(strlen(vm->nics[3].switch_name) == VM_NAME_MAX);
+	vm->ndisks = VM_MAX_DISKS + 1;
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	vm->ndisks = 0;
+	vm->memory = VM_MEMORY_MINIMUM + 1;
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	vm->memory = VM_MEMORY_DEFAULT;
+	memset(vm->name, 'n', sizeof(vm->name));
+	CHECK(vm_params_check_received(vm, ERR) == 0 && strlen(vm->name) == VM_NAME_MAX);
+	vm->name[0] = '\0';
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	free(vm);
+}
+
 int
 main(void)
 {
@@ -193,5 +217,6 @@ main(void)
 	RUN_TEST(defines_override_the_file);
 	RUN_TEST(includes_can_be_refused);
 	RUN_TEST(nul_bytes_and_unterminated_input_fail_cleanly);
+	RUN_TEST(received_params_are_terminated_and_checked);
 	TEST_EXIT();
 }
