@@ -87,9 +87,9 @@ instances_change_only_what_is_allowed(void)
 	t->allow = VM_ALLOW_MEMORY;
 
 	vm_params_init(i, "i");
-	CHECK(vm_set_memory(i, "2G", ERR) == 0);
+	CHECK(vm_set_memory(i, "768M", ERR) == 0);
 	CHECK(vm_instantiate(t, i, ERR) == 0);
-	CHECK(i->memory == 2ULL << 30 && i->ndisks == 1);
+	CHECK(i->memory == 768ULL << 20 && i->ndisks == 1);
 	CHECK(strcmp(i->disks[0].path, "/base.img") == 0);
 	CHECK(strcmp(i->template_name, "t") == 0);
 
@@ -140,12 +140,12 @@ static void
 defines_override_the_file(void)
 {
 	static const char text[] = "m = 1G\nvm \"a\" { memory $m, disk $d }\n";
-	const char *defines[] = { "m=2G", "d=/x" };
+	const char *defines[] = { "m=640M", "d=/x" };
 	struct config_options opts = { defines, 2, false };
 	struct vmd_config conf;
 
 	CHECK(config_parse_buffer(&conf, "b", text, strlen(text), &opts, ERR) == 0);
-	CHECK(conf.nvms == 1 && conf.vms[0].memory == 2ULL << 30);
+	CHECK(conf.nvms == 1 && conf.vms[0].memory == 640ULL << 20);
 	CHECK(conf.vms[0].ndisks == 1 && strcmp(conf.vms[0].disks[0].path, "/x") == 0);
 	config_free(&conf);
 	opts.ndefines = 1;
