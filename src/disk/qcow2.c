@@ -84,6 +84,7 @@ struct qcow2 {
 	uint64_t alloc_next;	/* first cluster never handed out */
 	uint64_t reserve_start; /* [reserve_start, alloc_next): counted, unused */
 	uint64_t used_end;	/* end of the last cluster handed out */
+	uint64_t skipped;	/* counted clusters found past the end */
 };
 
 static inline uint64_t
@@ -547,6 +548,14 @@ reserve_more(struct qcow2 *q, uint64_t count)
 			if (refcount_get(q, c << q->cluster_bits, &v) == -1)
 				return -1;
 			if (v != 0) {
+				/* A killed writer leaves at most a reserve
+				 * extent; far more means bogus refcounts. */
+				if (++q->skipped > (1u << 20)) {
+					disk_seterror(&q->disk, 0, "refcounts "
+					    "claim clusters far past the end of "
+					    "the file (corrupt image)");
+					return -1;
+				}
 				if (release_reserve(q) == -1)
 					return -1;
 				q->alloc_next = (c + 1) << q->cluster_bits;
