@@ -635,6 +635,11 @@ yyerror(YYLTYPE *loc, struct parser *p, const char *msg)
 		conf_error(p, loc, "unknown keyword \"%s\"", p->prev_text);
 		return;
 	}
+	if (p->last_kind == '=' && p->prev_starts && p->brace_depth == 0 &&
+	    keyword_token(p->prev_text) != 0) {
+		conf_error(p, loc, "\"%s\" is a keyword and cannot name a macro", p->prev_text);
+		return;
+	}
 	switch (p->last_kind) {
 	case WORD:
 		if (is_identifier(t))
