@@ -6,6 +6,7 @@
 #define VMD_VM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,6 +55,10 @@ struct vcpu {
 
 struct uart;
 struct acpi_pm;
+struct pci_bus;
+
+/* Sent to a vCPU thread to make it leave KVM_RUN. */
+#define SIGNAL_VCPU_KICK SIGUSR1
 
 struct vm {
 	struct vm_config config;
@@ -73,6 +78,7 @@ struct vm {
 
 	struct uart *uart;
 	struct acpi_pm *pm;
+	struct pci_bus *pci;
 
 	int wakeup_fd;		 /* eventfd: the event thread looks at exit_status */
 	atomic_int exit_status;	 /* -1 while running */

@@ -1,0 +1,61 @@
+#include "common/size.h"
+
+#include <ctype.h>
+
+static int
+size_multiplier(const char *suffix, uint64_t unit, uint64_t *mult)
+{
+	static const char letters[] = "KMGT";
+
+	if (*suffix == '\0') {
+		*mult = unit;
+		return 0;
+	}
+	for (int i = 0; letters[i]; i++) {
+		if (toupper((unsigned char)*suffix) == letters[i]) {
+			*mult = 1ULL << (10 * (i + 1));
+			suffix++;
+			if (toupper((unsigned char)*suffix) == 'B')
+				suffix++;
+			return *suffix == '\0' ? 0 : -1;
+		}
+	}
+	if (toupper((unsigned char)*suffix) == 'B' && suffix[1] == '\0') {
+		*mult = 1;
+		return 0;
+	}
+	return -1;
+}
+
+int
+size_parse(const char *text, uint64_t unit, uint64_t *bytes)
+{
+	uint64_t whole = 0, frac = 0, frac_scale = 1, mult;
+	const char *p = text;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return -1;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (frac_scale < 1000000000000ULL) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				frac_scale *= 10;
+			}
+		}
+	}
+	if (size_multiplier(p, unit, &mult) < 0)
+		return -1;
+	if (whole > UINT64_MAX / mult)
+		return -1;
+	/* frac / frac_scale * mult without overflow: mult is at most 2^40, frac_scale at most 10^12. */
+	*bytes = whole * mult + (uint64_t)((unsigned __int128)frac * mult / frac_scale);
+	return 0;
+}

@@ -1,0 +1,180 @@
+/*
+ * PCI host bridge and config space.  The guest reaches config space through
+ * the address register at 0xcf8 and the data window at 0xcfc..0xcff.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "devices/pci.h"
+#include "vm/vm.h"
+
+#define PCI_ADDRESS_PORT 0xcf8
+#define PCI_DATA_PORT	 0xcfc
+#define PCI_ENABLE	 0x80000000u
+
+/* Red Hat's ID for a generic emulated PCIe host bridge: no driver quirks. */
+#define HOST_BRIDGE_VENDOR 0x1b36
+#define HOST_BRIDGE_DEVICE 0x0008
+#define CLASS_HOST_BRIDGE  0x0600
+
+struct pci_bus {
+	pthread_mutex_t lock;
+	uint32_t address;
+	struct pci_function *slots[PCI_MAX_SLOTS];
+	struct pci_function host_bridge;
+	uint64_t next_mmio; /* where the next BAR goes */
+};
+
+void
+pci_config_put16(struct pci_function *fn, uint32_t offset, uint16_t value)
+{
+	fn->config[offset] = (uint8_t)value;
+	fn->config[offset + 1] = (uint8_t)(value >> 8);
+}
+
+void
+pci_config_put32(struct pci_function *fn, uint32_t offset, uint32_t value)
+{
+	pci_config_put16(fn, offset, (uint16_t)value);
+	pci_config_put16(fn, offset + 2, (uint16_t)(value >> 16));
+}
+
+void
+pci_config_access(struct pci_function *fn, uint32_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	if (offset >= PCI_CONFIG_SIZE || len > PCI_CONFIG_SIZE - offset) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	if (!is_write) {
+		memcpy(data, &fn->config[offset], len);
+		return;
+	}
+	for (uint32_t i = 0; i < len; i++) {
+		uint8_t mask = fn->writable[offset + i];
+		fn->config[offset + i] = (uint8_t)((fn->config[offset + i] & ~mask) | (data[i] & mask));
+	}
+	if (fn->config_written)
+		fn->config_written(fn, offset, len);
+}
+
+static struct pci_function *
+pci_addressed_function(struct pci_bus *bus)
+{
+	uint32_t bus_number = (bus->address >> 16) & 0xff;
+	uint32_t slot = (bus->address >> 11) & 0x1f;
+	uint32_t function = (bus->address >> 8) & 0x7;
+
+	if (!(bus->address & PCI_ENABLE) || bus_number != 0 || function != 0)
+		return NULL;
+	return bus->slots[slot];
+}
+
+static void
+pci_address_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = device;
+
+	/* Only 32-bit accesses at 0xcf8 are mechanism #1; 0xcfb and friends are other chips. */
+	if (len != 4 || offset != 0) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&bus->lock);
+	if (is_write)
+		memcpy(&bus->address, data, 4);
+	else
+		memcpy(data, &bus->address, 4);
+	pthread_mutex_unlock(&bus->lock);
+}
+
+static void
+pci_data_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = device;
+	struct pci_function *fn;
+
+	pthread_mutex_lock(&bus->lock);
+	fn = pci_addressed_function(bus);
+	if (fn)
+		pci_config_access(fn, (bus->address & 0xfc) + (uint32_t)offset, data, len, is_write);
+	else if (!is_write)
+		memset(data, 0xff, len);
+	pthread_mutex_unlock(&bus->lock);
+}
+
+static int
+pci_assign_bars(struct vm *vm, struct pci_bus *bus, struct pci_function *fn)
+{
+	for (int i = 0; i < PCI_BARS; i++) {
+		struct pci_bar *bar = &fn->bars[i];
+		uint64_t addr = (bus->next_mmio + bar->size - 1) & ~(bar->size - 1);
+		uint32_t offset = PCI_BAR0 + 4 * (uint32_t)i;
+
+		if (bar->size == 0)
+			continue;
+		if (addr + bar->size > MEM_PCI_MMIO_END || addr < bus->next_mmio)
+			return -1;
+		bar->address = addr;
+		bus->next_mmio = addr + bar->size;
+		/* 32-bit memory BAR; the size shows through the writable mask. */
+		pci_config_put32(fn, offset, (uint32_t)addr);
+		memset(&fn->writable[offset], 0, 4);
+		for (int b = 0; b < 4; b++)
+			fn->writable[offset + b] = (uint8_t)(~(bar->size - 1) >> (8 * b));
+		if (iobus_register(&vm->mmio_bus, addr, bar->size, bar->handler, bar->device) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+pci_add_function(struct vm *vm, struct pci_function *fn)
+{
+	struct pci_bus *bus = vm->pci;
+	int slot;
+
+	for (slot = 0; slot < PCI_MAX_SLOTS && bus->slots[slot]; slot++)
+		;
+	if (slot == PCI_MAX_SLOTS) {
+		log_warnx("PCI: no free slot");
+		return -1;
+	}
+	if (pci_assign_bars(vm, bus, fn) < 0) {
+		log_warnx("PCI: no room for the BARs of slot %d", slot);
+		return -1;
+	}
+	fn->writable[PCI_COMMAND] = 0x07; /* I/O, memory, bus master */
+	fn->writable[PCI_COMMAND + 1] = 0x04; /* INTx disable */
+	fn->writable[PCI_INTERRUPT_LINE] = 0xff;
+	fn->slot = slot;
+	bus->slots[slot] = fn;
+	return slot;
+}
+
+int
+pci_init(struct vm *vm)
+{
+	struct pci_bus *bus = calloc(1, sizeof(*bus));
+	struct pci_function *host;
+
+	if (bus == NULL)
+		return -1;
+	pthread_mutex_init(&bus->lock, NULL);
+	bus->next_mmio = MEM_PCI_MMIO_START;
+	vm->pci = bus;
+
+	host = &bus->host_bridge;
+	pci_config_put16(host, PCI_VENDOR_ID, HOST_BRIDGE_VENDOR);
+	pci_config_put16(host, PCI_DEVICE_ID, HOST_BRIDGE_DEVICE);
+	pci_config_put16(host, PCI_CLASS_DEVICE, CLASS_HOST_BRIDGE);
+	if (pci_add_function(vm, host) != 0)
+		return -1;
+	if (iobus_register(&vm->port_bus, PCI_ADDRESS_PORT, 4, pci_address_io, bus) < 0)
+		return -1;
+	return iobus_register(&vm->port_bus, PCI_DATA_PORT, 4, pci_data_io, bus);
+}

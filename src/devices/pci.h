@@ -1,0 +1,67 @@
+/*
+ * PCI bus 0 with configuration mechanism #1 (ports 0xcf8/0xcfc).  A device
+ * adds a function with its config space; BARs get addresses in the MMIO hole
+ * when the function is added and their MMIO ranges go on the I/O bus.
+ */
+#ifndef VMD_PCI_H
+#define VMD_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/iobus.h"
+
+struct vm;
+
+#define PCI_MAX_SLOTS	   32
+#define PCI_CONFIG_SIZE	   256
+#define PCI_BARS	   6
+
+/* Standard config space offsets. */
+#define PCI_VENDOR_ID	   0x00
+#define PCI_DEVICE_ID	   0x02
+#define PCI_COMMAND	   0x04
+#define PCI_STATUS	   0x06
+#define PCI_REVISION	   0x08
+#define PCI_CLASS_PROG	   0x09
+#define PCI_CLASS_DEVICE   0x0a
+#define PCI_HEADER_TYPE	   0x0e
+#define PCI_BAR0	   0x10
+#define PCI_SUBSYS_VENDOR  0x2c
+#define PCI_SUBSYS_ID	   0x2e
+#define PCI_CAPABILITIES   0x34
+#define PCI_INTERRUPT_LINE 0x3c
+#define PCI_INTERRUPT_PIN  0x3d
+#define PCI_STATUS_CAPS	   0x10
+
+struct pci_bar {
+	uint64_t size;	       /* 0: unused; a power of two of at least 4 KiB */
+	io_handler_fn *handler; /* MMIO accesses, offset relative to the BAR */
+	void *device;
+	uint64_t address;      /* assigned by pci_add_function */
+};
+
+struct pci_function {
+	uint8_t config[PCI_CONFIG_SIZE];
+	uint8_t writable[PCI_CONFIG_SIZE]; /* bits the guest may change */
+	struct pci_bar bars[PCI_BARS];
+	/* Called after the guest wrote config space (e.g. MSI-X enable), may be NULL. */
+	void (*config_written)(struct pci_function *fn, uint32_t offset, uint32_t len);
+	void *device;
+	int slot;
+};
+
+struct pci_bus;
+
+int pci_init(struct vm *vm);
+/* Adds fn in the next free slot; returns the slot or -1. */
+int pci_add_function(struct vm *vm, struct pci_function *fn);
+
+/* Helpers for building config space. */
+void pci_config_put16(struct pci_function *fn, uint32_t offset, uint16_t value);
+void pci_config_put32(struct pci_function *fn, uint32_t offset, uint32_t value);
+
+/* Pure logic, exposed for unit tests: a config access through mechanism #1. */
+void pci_config_access(struct pci_function *fn, uint32_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+#endif

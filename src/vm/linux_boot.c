@@ -1,0 +1,219 @@
+/*
+ * The Linux x86 boot protocol (Documentation/x86/boot.rst): we act as the boot
+ * loader, fill in the zero page (boot_params) and enter the kernel's 64-bit
+ * entry point with paging on, skipping the real-mode setup code.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "vm/linux_boot.h"
+#include "vm/memory.h"
+#include "vm/vm.h"
+
+/* Offsets in the bzImage's setup header, and in boot_params which embeds it. */
+#define BP_ACPI_RSDP	  0x070
+#define BP_E820_ENTRIES	  0x1e8
+#define HDR_START	  0x1f1
+#define HDR_SETUP_SECTS	  0x1f1
+#define HDR_BOOT_FLAG	  0x1fe
+#define HDR_JUMP	  0x200
+#define HDR_MAGIC	  0x202
+#define HDR_VERSION	  0x206
+#define HDR_LOADER_TYPE	  0x210
+#define HDR_LOADFLAGS	  0x211
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE  0x21c
+#define HDR_HEAP_END	  0x224
+#define HDR_CMD_LINE_PTR  0x228
+#define HDR_INITRD_MAX	  0x22c
+#define HDR_XLOADFLAGS	  0x236
+#define HDR_CMDLINE_SIZE  0x238
+#define HDR_INIT_SIZE	  0x260
+#define BP_E820_TABLE	  0x2d0
+#define BP_E820_MAX	  128
+#define BOOT_PARAMS_SIZE  4096
+
+#define BOOT_FLAG	  0xaa55
+#define HDR_MAGIC_VALUE	  0x53726448 /* "HdrS" */
+#define LOADED_HIGH	  0x01
+#define CAN_USE_HEAP	  0x80
+#define XLF_KERNEL_64	  0x01
+#define LOADER_UNDEFINED  0xff
+#define ENTRY_64_OFFSET	  0x200 /* startup_64 from the start of the protected-mode code */
+
+static uint16_t
+get16(const uint8_t *p, size_t off)
+{
+	return (uint16_t)(p[off] | p[off + 1] << 8);
+}
+
+static uint32_t
+get32(const uint8_t *p, size_t off)
+{
+	return (uint32_t)get16(p, off) | (uint32_t)get16(p, off + 2) << 16;
+}
+
+static void
+put16(uint8_t *p, size_t off, uint16_t v)
+{
+	p[off] = (uint8_t)v;
+	p[off + 1] = (uint8_t)(v >> 8);
+}
+
+static void
+put32(uint8_t *p, size_t off, uint32_t v)
+{
+	put16(p, off, (uint16_t)v);
+	put16(p, off + 2, (uint16_t)(v >> 16));
+}
+
+static size_t
+setup_size(const uint8_t *data)
+{
+	unsigned sects = data[HDR_SETUP_SECTS] ? data[HDR_SETUP_SECTS] : 4;
+
+	return (sects + 1) * 512;
+}
+
+int
+linux_check_image(const uint8_t *data, size_t size, char *why, size_t whylen)
+{
+	uint16_t version;
+
+	if (size < 1024 || get16(data, HDR_BOOT_FLAG) != BOOT_FLAG || get32(data, HDR_MAGIC) != HDR_MAGIC_VALUE) {
+		snprintf(why, whylen, "not a Linux bzImage (no boot protocol header)");
+		return -1;
+	}
+	version = get16(data, HDR_VERSION);
+	if (version < LINUX_MIN_PROTOCOL) {
+		snprintf(why, whylen, "boot protocol %u.%02u is too old (2.12 or later needed)", version >> 8,
+			 version & 0xff);
+		return -1;
+	}
+	if (!(data[HDR_LOADFLAGS] & LOADED_HIGH) || !(get16(data, HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
+		snprintf(why, whylen, "not a 64-bit bzImage kernel");
+		return -1;
+	}
+	if (setup_size(data) >= size) {
+		snprintf(why, whylen, "truncated (setup code runs past the end of the file)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Identity-maps the first 4 GiB with 2 MiB pages: the 64-bit entry requires paging. */
+static void
+write_page_tables(struct vm *vm)
+{
+	uint64_t *pml4 = guest_ptr(vm, MEM_PML4, 4096);
+	uint64_t *pdpt = guest_ptr(vm, MEM_PML4 + 0x1000, 4096);
+	uint64_t *pd = guest_ptr(vm, MEM_PML4 + 0x2000, 4 * 4096);
+
+	memset(pml4, 0, 6 * 4096);
+	pml4[0] = (MEM_PML4 + 0x1000) | 0x03; /* present, writable */
+	for (uint64_t i = 0; i < 4; i++)
+		pdpt[i] = (MEM_PML4 + 0x2000 + i * 0x1000) | 0x03;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pd[i] = (i << 21) | 0x83; /* present, writable, 2 MiB page */
+}
+
+static void
+write_gdt(struct vm *vm)
+{
+	uint64_t *gdt = guest_ptr(vm, MEM_GDT, 4 * sizeof(uint64_t));
+
+	gdt[0] = 0;
+	gdt[1] = 0;
+	gdt[2] = 0x00af9b000000ffffULL; /* 0x10: 64-bit code */
+	gdt[3] = 0x00cf93000000ffffULL; /* 0x18: data */
+}
+
+static int
+place_initrd(struct vm *vm, const struct linux_image *image, uint8_t *bp, uint64_t kernel_end)
+{
+	uint64_t limit = get32(bp, HDR_INITRD_MAX);
+	uint64_t addr;
+
+	if (image->initrd == NULL)
+		return 0;
+	if (limit >= vm->low_ram_size)
+		limit = vm->low_ram_size - 1;
+	addr = (limit + 1 - image->initrd_size) & ~0xfffULL;
+	if (image->initrd_size > limit || addr < kernel_end) {
+		log_warnx("initrd: %zu bytes do not fit in guest memory below %#llx with the kernel", image->initrd_size,
+			  (unsigned long long)limit);
+		return -1;
+	}
+	memcpy(guest_ptr(vm, addr, image->initrd_size), image->initrd, image->initrd_size);
+	put32(bp, HDR_RAMDISK_IMAGE, (uint32_t)addr);
+	put32(bp, HDR_RAMDISK_SIZE, (uint32_t)image->initrd_size);
+	return 0;
+}
+
+static int
+write_cmdline(struct vm *vm, const struct linux_image *image, uint8_t *bp)
+{
+	size_t len = strlen(image->cmdline);
+	uint32_t max = get32(bp, HDR_CMDLINE_SIZE);
+
+	if (len > max || len >= MEM_EBDA_START - MEM_CMDLINE) {
+		log_warnx("kernel command line: %zu bytes, the kernel accepts %u", len, max);
+		return -1;
+	}
+	memcpy(guest_ptr(vm, MEM_CMDLINE, len + 1), image->cmdline, len + 1);
+	put32(bp, HDR_CMD_LINE_PTR, MEM_CMDLINE);
+	return 0;
+}
+
+static void
+write_e820(struct vm *vm, uint8_t *bp)
+{
+	struct e820_entry map[8];
+	int n = memory_e820(vm, map, 8);
+
+	memcpy(bp + BP_E820_TABLE, map, (size_t)n * sizeof(map[0]));
+	bp[BP_E820_ENTRIES] = (uint8_t)n;
+}
+
+uint64_t
+linux_load(struct vm *vm, const struct linux_image *image)
+{
+	char why[128];
+	uint8_t *bp;
+	size_t setup, kernel_size, header_end;
+	uint64_t kernel_end;
+
+	if (linux_check_image(image->data, image->size, why, sizeof(why)) < 0) {
+		log_warnx("kernel %s: %s", image->name, why);
+		return 0;
+	}
+	setup = setup_size(image->data);
+	kernel_size = image->size - setup;
+	/* The decompressor needs init_size bytes from the load address. */
+	kernel_end = MEM_KERNEL_START + (get32(image->data, HDR_INIT_SIZE) > kernel_size
+						 ? get32(image->data, HDR_INIT_SIZE)
+						 : kernel_size);
+	if (kernel_end > vm->low_ram_size) {
+		log_warnx("kernel %s: needs %llu MiB of memory to unpack, the guest has %llu MiB", image->name,
+			  (unsigned long long)(kernel_end / MIB), (unsigned long long)(vm->ram_size / MIB));
+		return 0;
+	}
+	memcpy(guest_ptr(vm, MEM_KERNEL_START, kernel_size), image->data + setup, kernel_size);
+
+	bp = guest_ptr(vm, MEM_BOOT_PARAMS, BOOT_PARAMS_SIZE);
+	memset(bp, 0, BOOT_PARAMS_SIZE);
+	header_end = HDR_JUMP + 2 + image->data[HDR_JUMP + 1];
+	memcpy(bp + HDR_START, image->data + HDR_START, header_end - HDR_START);
+	bp[HDR_LOADER_TYPE] = LOADER_UNDEFINED;
+	bp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
+	put16(bp, HDR_HEAP_END, 0xfe00);
+	memcpy(bp + BP_ACPI_RSDP, &image->rsdp, sizeof(image->rsdp));
+
+	if (write_cmdline(vm, image, bp) < 0 || place_initrd(vm, image, bp, kernel_end) < 0)
+		return 0;
+	write_e820(vm, bp);
+	write_page_tables(vm);
+	write_gdt(vm);
+	return MEM_KERNEL_START + ENTRY_64_OFFSET;
+}

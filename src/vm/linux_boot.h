@@ -1,0 +1,34 @@
+/* Direct boot of a Linux bzImage (the x86 boot protocol, 64-bit entry). */
+#ifndef VMD_LINUX_BOOT_H
+#define VMD_LINUX_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+/* Oldest boot protocol we accept: 2.12 brought xloadflags and the 64-bit entry. */
+#define LINUX_MIN_PROTOCOL 0x020c
+
+struct linux_image {
+	const char *name;       /* for messages */
+	const uint8_t *data;    /* the whole bzImage file */
+	size_t size;
+	const uint8_t *initrd;  /* may be NULL */
+	size_t initrd_size;
+	const char *cmdline;
+	uint64_t rsdp;		/* guest address of the ACPI RSDP */
+};
+
+/*
+ * Checks that image is a bzImage we can boot; on refusal writes the reason
+ * to why and returns -1.
+ */
+int linux_check_image(const uint8_t *data, size_t size, char *why, size_t whylen);
+/*
+ * Loads the kernel, initrd, command line and boot_params into guest memory.
+ * Returns the 64-bit entry point, or 0 with the reason logged.
+ */
+uint64_t linux_load(struct vm *vm, const struct linux_image *image);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * Guest RAM: one anonymous shared mapping, split around the hole below 4 GiB
+ * into two KVM memory slots.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+#include "vm/memory.h"
+#include "vm/vm.h"
+
+static int
+memory_add_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint8_t *host, uint64_t size)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		log_warn("KVM_SET_USER_MEMORY_REGION slot %u", slot);
+		return -1;
+	}
+	return 0;
+}
+
+int
+memory_setup(struct vm *vm, uint64_t size)
+{
+	void *ram;
+
+	/* Shared, so that device processes could map guest RAM later. */
+	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ram == MAP_FAILED) {
+		log_warn("cannot allocate %llu MiB of guest memory", (unsigned long long)(size / MIB));
+		return -1;
+	}
+	vm->ram = ram;
+	vm->ram_size = size;
+	vm->low_ram_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;
+	vm->high_ram_size = size - vm->low_ram_size;
+
+	if (memory_add_slot(vm, 0, 0, vm->ram, vm->low_ram_size) < 0)
+		return -1;
+	if (vm->high_ram_size &&
+	    memory_add_slot(vm, 1, MEM_HIGH_START, vm->ram + vm->low_ram_size, vm->high_ram_size) < 0)
+		return -1;
+	return 0;
+}
+
+void *
+guest_ptr(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa < vm->low_ram_size) {
+		if (len > vm->low_ram_size - gpa)
+			return NULL;
+		return vm->ram + gpa;
+	}
+	if (gpa >= MEM_HIGH_START && gpa - MEM_HIGH_START < vm->high_ram_size) {
+		if (len > vm->high_ram_size - (gpa - MEM_HIGH_START))
+			return NULL;
+		return vm->ram + vm->low_ram_size + (gpa - MEM_HIGH_START);
+	}
+	return NULL;
+}
+
+int
+memory_e820(const struct vm *vm, struct e820_entry *map, int max)
+{
+	struct e820_entry all[] = {
+		{ 0, MEM_EBDA_START, E820_RAM },
+		{ MEM_EBDA_START, 0xa0000 - MEM_EBDA_START, E820_RESERVED },
+		{ MEM_BIOS_START, MEM_KERNEL_START - MEM_BIOS_START, E820_RESERVED },
+		{ MEM_KERNEL_START, vm->low_ram_size - MEM_KERNEL_START, E820_RAM },
+		{ MEM_HIGH_START, vm->high_ram_size, E820_RAM },
+	};
+	int n = vm->high_ram_size ? 5 : 4;
+
+	if (n > max)
+		return -1;
+	for (int i = 0; i < n; i++)
+		map[i] = all[i];
+	return n;
+}
