@@ -9,7 +9,10 @@
  * through as soon as it changes, so a process killed at any point leaves at
  * worst leaked clusters (refcount 1, no reference), which
  * `qemu-img check -r leaks` reclaims.  disk_flush() adds fdatasync for
- * power loss.
+ * power loss.  Between flushes the kernel may write pages back in any
+ * order, so a power cut (not a kill) can leave an L2 entry on disk whose
+ * refcount update is not; `qemu-img check -r all` repairs that.  A batched
+ * write-back of L2 tables at flush time would close this gap.
  *
  * New clusters always come from the end of the file, never from clusters
  * freed earlier, so a new cluster reads as zeros until written: a partial
