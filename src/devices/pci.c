@@ -78,8 +78,8 @@ pci_address_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool 
 {
 	struct pci_bus *bus = device;
 
-	/* Only 32-bit accesses at 0xcf8 are mechanism #1; 0xcfb and friends are other chips. */
-	if (len != 4 || offset != 0) {
+	/* Only 32-bit accesses are mechanism #1; a byte at 0xcfb is the type 2 probe. */
+	if (len != 4) {
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;
@@ -174,7 +174,8 @@ pci_init(struct vm *vm)
 	pci_config_put16(host, PCI_CLASS_DEVICE, CLASS_HOST_BRIDGE);
 	if (pci_add_function(vm, host) != 0)
 		return -1;
-	if (iobus_register(&vm->port_bus, PCI_ADDRESS_PORT, 4, pci_address_io, bus) < 0)
+	/* One port wide: 0xcf9 next to it is the reset control register. */
+	if (iobus_register(&vm->port_bus, PCI_ADDRESS_PORT, 1, pci_address_io, bus) < 0)
 		return -1;
 	return iobus_register(&vm->port_bus, PCI_DATA_PORT, 4, pci_data_io, bus);
 }

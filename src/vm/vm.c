@@ -27,15 +27,8 @@
 #include "devices/legacy.h"
 #include "devices/pci.h"
 #include "devices/uart.h"
-/* TEMPORARY until the ACPI code lands: lets the tree build meanwhile. */
-#if __has_include("vm/acpi.h") && __has_include("devices/acpi_pm.h")
 #include "devices/acpi_pm.h"
 #include "vm/acpi.h"
-#else
-static int acpi_pm_init(struct vm *vm) { return 0; }
-static void acpi_pm_press_power_button(struct acpi_pm *pm) {}
-static uint64_t acpi_build_tables(struct vm *vm) { return 0xe0000; }
-#endif
 #include "vm/cpuid.h"
 #include "vm/linux_boot.h"
 #include "vm/memory.h"
@@ -75,6 +68,8 @@ vm_check_limits(struct vm *vm)
 
 	if (max_vcpus <= 0)
 		max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max_vcpus > ACPI_MAX_CPUS)
+		max_vcpus = ACPI_MAX_CPUS; /* the MADT's APIC ids are 8 bits */
 	if (vm->config.ncpus < 1 || vm->config.ncpus > max_vcpus) {
 		log_warnx("%d vCPUs requested: this host's KVM allows 1 to %d", vm->config.ncpus, max_vcpus);
 		return -1;
