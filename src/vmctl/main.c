@@ -5,15 +5,23 @@
 
 #include "vmctl/vmctl.h"
 
-struct command {
-	const char *name;
-	int (*run)(int argc, char *argv[]);
-	const char *usage; /* arguments after the name */
-};
-
 /* Adding a command is one line here plus its function in its own file. */
 static const struct command commands[] = {
+	{ "console", cmd_console, "id" },
 	{ "create", cmd_create, "[-f] [-b base | -i input] [-s size] [raw:|qcow2:]disk" },
+	{ "load", cmd_load, "file" },
+	{ "log", cmd_log, "brief | verbose" },
+	{ "pause", cmd_pause, "id" },
+	{ "reload", cmd_reload, "" },
+	{ "reset", cmd_reset, "[all | vms | switches]" },
+	{ "show", cmd_status, "[-r] [id]" },
+	{ "start", cmd_start, "[-cL] [-B device] [-b | -k path] [-I initrd] [-a cmdline]\n"
+			      "             [-d disk] ... [-i count] [-m size] [-n switch] ...\n"
+			      "             [-p cpus] [-r iso] [-t template] name" },
+	{ "status", cmd_status, "[-r] [id]" },
+	{ "stop", cmd_stop, "[-fw] [-a | id]" },
+	{ "unpause", cmd_unpause, "id" },
+	{ "wait", cmd_wait, "id" },
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -23,43 +31,23 @@ usage(void)
 {
 	fprintf(stderr, "usage: vmctl command [arg ...]\n");
 	for (size_t i = 0; i < COMMAND_COUNT; i++)
-		fprintf(stderr, "       vmctl %s %s\n", commands[i].name,
-		    commands[i].usage);
+		fprintf(stderr, "       vmctl %s %s\n", commands[i].name, commands[i].usage);
 	exit(1);
-}
-
-/* An exact name, or a prefix of exactly one name. */
-static const struct command *
-command_lookup(const char *name)
-{
-	const struct command *found = NULL;
-	size_t len = strlen(name);
-
-	for (size_t i = 0; i < COMMAND_COUNT; i++) {
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-		if (len > 0 && strncmp(commands[i].name, name, len) == 0) {
-			if (found != NULL) {
-				fprintf(stderr, "vmctl: ambiguous command: %s\n",
-				    name);
-				return NULL;
-			}
-			found = &commands[i];
-		}
-	}
-	if (found == NULL)
-		fprintf(stderr, "vmctl: unknown command: %s\n", name);
-	return found;
 }
 
 int
 main(int argc, char *argv[])
 {
 	const struct command *command;
+	int ambiguous;
 
 	if (argc < 2)
 		usage();
-	if ((command = command_lookup(argv[1])) == NULL)
+	command = command_find(commands, COMMAND_COUNT, argv[1], &ambiguous);
+	if (command == NULL) {
+		fprintf(stderr, "vmctl: %s command: %s\n", ambiguous ? "ambiguous" : "unknown",
+			argv[1]);
 		usage();
+	}
 	return command->run(argc - 1, argv + 1);
 }

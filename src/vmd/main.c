@@ -1,6 +1,7 @@
 /*
- * vmd's one binary runs every process: the daemon's parent by default, and
- * each child re-executed with a flag (-V: a VM process).
+ * vmd's one binary runs every process: the daemon's parent by default, each
+ * of its children re-executed with -X (control, vmm, priv), and each VM
+ * process with -V.
  */
 #include <string.h>
 
@@ -12,5 +13,7 @@ main(int argc, char *argv[])
 {
 	if (argc > 1 && strcmp(argv[1], "-V") == 0)
 		return vm_main(argc - 1, argv + 1);
+	if (argc > 2 && strcmp(argv[1], "-X") == 0)
+		return proc_main(argc, argv);
 	return vmd_main(argc, argv);
 }

@@ -1,21 +1,25 @@
+/*
+ * The parent process: reads vm.conf, keeps the registry of VMs, opens what
+ * they need, and starts the other processes (control, vmm, priv) as
+ * re-executed children connected by socketpairs.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "vmd/config.h"
 #include "vmd/vmd.h"
-
-#define VMD_MAX_DEFINES 64
-
-/* What the command line asked for. */
-struct vmd_options {
-	const char *conf_path;
-	const char *defines[VMD_MAX_DEFINES];
-	size_t ndefines;
-	int debug;	/* -d: stay in the foreground, log to stderr */
-	int check_only; /* -n */
-	int verbose;	/* -v, repeatable */
-};
 
 static void
 usage(void)
@@ -91,14 +95,254 @@ vmd_check_config(const struct vmd_options *opts)
 	return 0;
 }
 
+void
+vmd_send_child(struct vmd_env *env, struct vmd_child *child, uint32_t type, uint32_t peer,
+	       const void *data, size_t len, const int *fds, int nfds)
+{
+	if (msg_send(child->fd, type, peer, data, len, fds, nfds) < 0)
+		fatal("cannot send %s to the %s process", msg_type_name(type), child->name);
+}
+
+void
+vmd_reply(struct vmd_env *env, uint32_t peer, int error, uint32_t id, const char *fmt, ...)
+{
+	struct ctl_result r = { error, id, "" };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r.message, sizeof(r.message), fmt, ap);
+	va_end(ap);
+	vmd_send_child(env, &env->control, MSG_CTL_RESULT, peer, &r, sizeof(r), NULL, 0);
+}
+
+/* Reads every message waiting on a child's socket; its end is the daemon's. */
+static void
+on_child_message(evutil_socket_t fd, short what, void *arg)
+{
+	struct vmd_env *env = arg;
+	struct vmd_child *child = fd == env->control.fd ? &env->control
+				  : fd == env->vmm.fd	 ? &env->vmm
+							 : &env->priv;
+	static struct msg_buf buf;
+	struct msg m;
+	int rc;
+
+	while ((rc = msg_recv((int)fd, &m, &buf)) > 0) {
+		if (child == &env->control)
+			vmd_dispatch_control(env, &m);
+		else if (child == &env->vmm)
+			vmd_dispatch_vmm(env, &m);
+		else
+			fatalx("unexpected %s from the priv process", msg_type_name(m.hdr.type));
+		msg_close_fds(&m);
+	}
+	if (rc == 0)
+		fatalx("the %s process exited", child->name);
+	if (errno != EAGAIN)
+		fatal("%s process", child->name);
+}
+
+static void
+vmd_spawn(struct vmd_env *env, struct vmd_child *child, const char *name, int exe_fd,
+	  int pass_fd)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("socketpair");
+	child->name = name;
+	child->pid = proc_spawn(name, exe_fd, sv[1], pass_fd, env->opts.debug, env->opts.verbose);
+	if (child->pid < 0)
+		fatal("fork %s", name);
+	close(sv[1]);
+	child->fd = sv[0];
+	child->ev = event_new(env->base, child->fd, EV_READ | EV_PERSIST, on_child_message, env);
+	if (child->ev == NULL || event_add(child->ev, NULL) < 0)
+		fatalx("%s: cannot watch its socket", name);
+}
+
+/* /run/vmd.sock, owned as `socket owner` says; refuses a live one. */
+static int
+vmd_open_socket(struct vmd_env *env)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const struct vm_owner *owner = &env->conf.globals.socket_owner;
+	mode_t old;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", VMD_SOCKET_PATH);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fatal("socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		fatalx("%s: vmd is already running", VMD_SOCKET_PATH);
+	unlink(VMD_SOCKET_PATH);
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		fatal("%s", VMD_SOCKET_PATH);
+	umask(old);
+	if (chown(VMD_SOCKET_PATH, owner->uid == VM_ID_NONE ? 0 : owner->uid,
+		  owner->gid == VM_ID_NONE ? 0 : owner->gid) < 0 ||
+	    chmod(VMD_SOCKET_PATH, 0660) < 0)
+		fatal("%s", VMD_SOCKET_PATH);
+	if (listen(fd, 16) < 0)
+		fatal("listen %s", VMD_SOCKET_PATH);
+	return fd;
+}
+
+/* Exits once a shutdown has stopped every VM. */
+void
+vmd_check_shutdown(struct vmd_env *env)
+{
+	struct vmd_vm *vm;
+
+	if (!env->shutting_down)
+		return;
+	TAILQ_FOREACH(vm, &env->vms, entry)
+		if (vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_WAITING)
+			return;
+	log_info("all VMs stopped; exiting");
+	event_base_loopbreak(env->base);
+}
+
+static void
+on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vmd_env *env = arg;
+	struct vmd_vm *vm;
+
+	TAILQ_FOREACH(vm, &env->vms, entry)
+		if (vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_WAITING) {
+			log_warnx("vm %s: still running: killing it", vm->params.name);
+			vm_request_stop(env, vm, true);
+		}
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	struct vmd_env *env = arg;
+	struct timeval grace = { env->stop_timeout + 2, 0 };
+	struct vmd_vm *vm;
+
+	if (env->shutting_down)
+		return;
+	log_info("%s: stopping all VMs", strsignal((int)sig));
+	env->shutting_down = true;
+	TAILQ_FOREACH(vm, &env->vms, entry)
+		vm_request_stop(env, vm, false);
+	env->shutdown_timer = evtimer_new(env->base, on_shutdown_timeout, env);
+	if (env->shutdown_timer)
+		evtimer_add(env->shutdown_timer, &grace);
+	vmd_check_shutdown(env);
+}
+
+static void
+on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	struct vmd_env *env = arg;
+	char err[1024];
+
+	log_info("SIGHUP: reloading %s", env->opts.conf_path);
+	if (vmd_load_config(env, env->opts.conf_path, true, err, sizeof(err)) < 0)
+		log_warnx("reload: %s", err);
+}
+
+static void
+on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	struct vmd_env *env = arg;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if (pid == env->control.pid || pid == env->vmm.pid || pid == env->priv.pid)
+			fatalx("the %s process died",
+			       pid == env->control.pid ? "control"
+			       : pid == env->vmm.pid   ? "vmm"
+						       : "priv");
+}
+
+static void
+vmd_setup_signals(struct vmd_env *env)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		event_callback_fn fn = sigs[i] == SIGHUP    ? on_hangup
+				       : sigs[i] == SIGCHLD ? on_sigchld
+							    : on_terminate;
+		struct event *ev = evsignal_new(env->base, sigs[i], fn, env);
+
+		if (ev == NULL || event_add(ev, NULL) < 0)
+			fatalx("cannot handle signal %d", sigs[i]);
+	}
+}
+
+static void
+vmd_preflight(struct vmd_env *env)
+{
+	const char *timeout = getenv("VMD_STOP_TIMEOUT");
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "vmd: must be run as root\n");
+		exit(1);
+	}
+	if (proc_lookup_user(&env->vmd_uid, &env->vmd_gid) < 0) {
+		fprintf(stderr,
+			"vmd: no user %s; create it with:\n"
+			"  useradd --system --no-create-home --home-dir %s --shell /usr/sbin/nologin %s\n",
+			VMD_USER, VMD_EMPTY_DIR, VMD_USER);
+		exit(1);
+	}
+	env->stop_timeout = VMD_STOP_TIMEOUT;
+	if (timeout && atoi(timeout) > 0)
+		env->stop_timeout = atoi(timeout);
+	/* The empty directory that control and the VMs see as their root. */
+	mkdir("/var/lib/vmd", 0755);
+	if (mkdir(VMD_EMPTY_DIR, 0755) < 0 && errno != EEXIST)
+		fatal("%s", VMD_EMPTY_DIR);
+}
+
 int
 vmd_main(int argc, char *argv[])
 {
-	struct vmd_options opts = { 0 };
+	static struct vmd_env env;
+	char err[1024];
+	int sock, exe;
 
-	parse_options(argc, argv, &opts);
-	if (opts.check_only)
-		return vmd_check_config(&opts);
-	fprintf(stderr, "vmd: the daemon is not built yet (issue 4); see vmd -V\n");
-	return 1;
+	parse_options(argc, argv, &env.opts);
+	if (env.opts.check_only)
+		return vmd_check_config(&env.opts);
+	vmd_preflight(&env);
+	TAILQ_INIT(&env.vms);
+	config_init(&env.conf);
+	if (vmd_load_config(&env, env.opts.conf_path, true, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	log_init("vmd", env.opts.debug, env.opts.verbose);
+	if (!env.opts.debug && daemon(0, 0) < 0)
+		fatal("daemon");
+	sock = vmd_open_socket(&env);
+	exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (exe < 0)
+		fatal("/proc/self/exe");
+	env.base = event_base_new();
+	if (env.base == NULL)
+		fatalx("event_base_new");
+	vmd_setup_signals(&env);
+	vmd_spawn(&env, &env.priv, "priv", exe, -1);
+	vmd_spawn(&env, &env.vmm, "vmm", exe, exe);
+	vmd_spawn(&env, &env.control, "control", exe, sock);
+	close(sock);
+	log_info("started");
+	vm_stagger_start(&env);
+	event_base_dispatch(env.base);
+	kill(env.control.pid, SIGTERM);
+	kill(env.vmm.pid, SIGTERM);
+	kill(env.priv.pid, SIGTERM);
+	unlink(VMD_SOCKET_PATH);
+	return 0;
 }

@@ -1,7 +1,160 @@
+/*
+ * The daemon.  One binary runs every process (DESIGN.md): the parent by
+ * default, its children re-executed as `vmd -X control|vmm|priv`, and each VM
+ * process as `vmd -V -F fd`.  Each process has one environment struct.
+ */
 #ifndef VMD_VMD_H
 #define VMD_VMD_H
 
-/* The daemon's parent process: vmd [-dnv] [-D macro=value] [-f file] */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "common/proto.h"
+
+#ifndef TAILQ_FOREACH_SAFE /* glibc's sys/queue.h lacks it */
+#define TAILQ_FOREACH_SAFE(var, head, field, next)                          \
+	for ((var) = TAILQ_FIRST(head); (var) && ((next) = TAILQ_NEXT(var, field), 1); \
+	     (var) = (next))
+#endif
+#include "vmd/config.h"
+
+#define VMD_STOP_TIMEOUT      30 /* seconds a graceful stop may take */
+#define VMD_REBOOT_LIMIT      3	 /* reboots within VMD_REBOOT_WINDOW stop it */
+#define VMD_REBOOT_WINDOW     6	 /* seconds */
+#define VMD_MAX_WAITERS	      32
+#define VMD_CHILD_FD	      3	 /* where a re-executed child finds its socket */
+#define VMD_EXE_FD	      4	 /* vmm: the vmd binary, to execute VM processes */
+#define VMD_MAX_DEFINES	      64
+
+/* A VM's lifecycle (see vm_state_allows in registry.c). */
+enum vm_state {
+	VM_STATE_STOPPED = 0,
+	VM_STATE_WAITING,  /* staggered start: queued */
+	VM_STATE_STARTING, /* vmm is creating its process */
+	VM_STATE_RUNNING,
+	VM_STATE_PAUSED,
+	VM_STATE_STOPPING,
+};
+
+/* What a request wants to do to a VM: vm_state_allows() says if it may. */
+enum vm_action {
+	VM_ACTION_START,
+	VM_ACTION_STOP,
+	VM_ACTION_PAUSE,
+	VM_ACTION_UNPAUSE,
+	VM_ACTION_CONSOLE,
+};
+
+/* A client waiting for a VM to stop (wait, stop -w). */
+struct vm_waiter {
+	uint32_t peer_id;
+	bool stop_request; /* stop -w: says "stopped" rather than "exited" */
+};
+
+struct vmd_vm {
+	TAILQ_ENTRY(vmd_vm) entry;
+	struct vmd_env *env;
+	uint32_t id;
+	struct vm_params params; /* what it runs with */
+	bool from_config;	 /* declared in vm.conf: kept when stopped */
+	bool removed;		 /* gone from vm.conf: forget it when it stops */
+	enum vm_state state;
+	pid_t pid;
+	char tty[CTL_TTY_MAX];
+	struct ctl_cred opener;	 /* opens the paths in user_set as this user */
+	uint32_t user_set;	 /* VM_SET_* given by a non-root user */
+	int locks[VM_MAX_DISKS]; /* flocked disks, held while it runs */
+	int nlocks;
+	time_t reboots[VMD_REBOOT_LIMIT + 1];
+	int nreboots;
+	uint32_t pause_peer;	 /* who waits for the pause/unpause reply; 0: none */
+	struct vm_waiter waiters[VMD_MAX_WAITERS];
+	int nwaiters;
+	struct event *stop_timer;
+	uint32_t stop_peer;	 /* stop -w whose timeout is reported */
+};
+
+TAILQ_HEAD(vmd_vm_list, vmd_vm);
+
+struct vmd_options {
+	const char *conf_path;
+	const char *defines[VMD_MAX_DEFINES];
+	size_t ndefines;
+	int debug;	/* -d: stay in the foreground, log to stderr */
+	int check_only; /* -n */
+	int verbose;	/* -v, repeatable */
+};
+
+struct vmd_child {
+	const char *name;
+	pid_t pid;
+	int fd;
+	struct event *ev;
+};
+
+/* The parent's environment. */
+struct vmd_env {
+	struct vmd_options opts;
+	struct vmd_config conf;
+	struct vmd_vm_list vms;
+	uint32_t next_id;
+	struct event_base *base;
+	struct vmd_child control, vmm, priv;
+	uid_t vmd_uid;
+	gid_t vmd_gid;
+	bool shutting_down;
+	struct event *shutdown_timer;
+	struct event *stagger_timer;
+	int stop_timeout;	/* seconds: VMD_STOP_TIMEOUT or $VMD_STOP_TIMEOUT */
+};
+
+/* vmd.c */
 int vmd_main(int argc, char *argv[]);
+void vmd_send_child(struct vmd_env *, struct vmd_child *, uint32_t type, uint32_t peer,
+		    const void *data, size_t len, const int *fds, int nfds);
+void vmd_reply(struct vmd_env *, uint32_t peer, int error, uint32_t id, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void vmd_check_shutdown(struct vmd_env *);
+
+/* proc.c: re-executed children and dropping privileges */
+int proc_main(int argc, char *argv[]);
+pid_t proc_spawn(const char *name, int exe_fd, int sock, int extra_fd, int debug, int verbose);
+void proc_drop_privileges(const char *procname, bool do_chroot);
+int proc_lookup_user(uid_t *uid, gid_t *gid);
+int proc_sandbox_chroot(void);
+
+/* control.c, vmm.c, priv.c: the children's entries */
+int control_main(int debug, int verbose);
+int vmm_main(int debug, int verbose);
+int priv_main(int debug, int verbose);
+
+/* registry.c: the VMs the parent knows, and the pure rules about them */
+struct vmd_vm *vm_find(struct vmd_env *, uint32_t id, const char *name);
+struct vmd_vm *vm_find_id(struct vmd_env *, uint32_t id);
+struct vmd_vm *vm_add(struct vmd_env *, const struct vm_params *, bool from_config);
+void vm_remove(struct vmd_env *, struct vmd_vm *);
+const char *vm_state_name(enum vm_state);
+int vm_state_allows(enum vm_state, enum vm_action, char *err, size_t errlen);
+bool vm_may_control(const struct vm_params *, uint32_t uid, const uint32_t *gids,
+		    int ngids);
+bool vm_cred_may_control(const struct vm_params *, const struct ctl_cred *);
+bool vm_cred_may_instantiate(const struct vm_params *tmpl, const struct ctl_cred *);
+bool vm_reboot_allowed(struct vmd_vm *, time_t now);
+int vm_resolve_target(const char *text, uint32_t *id, char *name, size_t namelen);
+
+/* launch.c: starting a VM (opening its files) and its exit */
+int vm_launch(struct vmd_env *, struct vmd_vm *, char *err, size_t errlen);
+void vm_exited(struct vmd_env *, struct vmd_vm *, int wait_status);
+void vm_request_stop(struct vmd_env *, struct vmd_vm *, bool force);
+void vm_stagger_start(struct vmd_env *);
+
+/* requests.c: vmctl's requests, as control forwards them */
+void vmd_dispatch_control(struct vmd_env *, struct msg *);
+void vmd_dispatch_vmm(struct vmd_env *, struct msg *);
+int vmd_load_config(struct vmd_env *, const char *path, bool replace, char *err,
+		    size_t errlen);
 
 #endif

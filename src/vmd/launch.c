@@ -1,0 +1,411 @@
+/*
+ * Starting a VM: the parent opens everything the VM uses (/dev/kvm, a pty,
+ * the kernel, initrd, disks, CD-ROM) and hands the descriptors to vmm, which
+ * passes them to the new VM process.  Nothing below the parent opens a path.
+ * Paths a non-root user gave are opened with that user's rights.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "disk/disk.h"
+#include "vm/vm.h"
+#include "vmd/vmd.h"
+
+/* Descriptors collected for one launch, closed once vmm has them. */
+struct launch {
+	struct vmd_env *env;
+	struct vmd_vm *vm;
+	char *err;
+	size_t errlen;
+};
+
+/* Takes on a user's file system rights (and groups) for the opens that follow. */
+static int
+as_user(const struct ctl_cred *cred)
+{
+	struct passwd *pw;
+	gid_t groups[NGROUPS_MAX];
+	int n = NGROUPS_MAX;
+
+	if (cred->uid == 0)
+		return 0;
+	pw = getpwuid(cred->uid);
+	if (pw == NULL || getgrouplist(pw->pw_name, cred->gid, groups, &n) < 0)
+		n = 0;
+	if (setgroups((size_t)n, groups) < 0)
+		return -1;
+	setfsgid(cred->gid);
+	setfsuid(cred->uid);
+	if ((uid_t)setfsuid((uid_t)-1) != cred->uid)
+		return -1;
+	return 0;
+}
+
+static void
+as_root(void)
+{
+	setfsuid(0);
+	setfsgid(0);
+	setgroups(0, NULL);
+}
+
+static bool
+by_user(struct vmd_vm *vm, uint32_t set_bit)
+{
+	return vm->opener.uid != 0 && (vm->user_set & set_bit);
+}
+
+static int
+launch_error(struct launch *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+launch_error(struct launch *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(l->err, l->errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+send_fd(struct launch *l, int fd, uint32_t kind, uint32_t index, uint32_t layer,
+	uint32_t format, bool writable, const char *name)
+{
+	struct msg_vm_fd m = { l->vm->id, kind, index, layer, format, writable, "" };
+
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	vmd_send_child(l->env, &l->env->vmm, MSG_VM_FD, l->vm->id, &m, sizeof(m), &fd, 1);
+	close(fd);
+	return 0;
+}
+
+/* Opens path read-only, as the user when they gave it. */
+static int
+open_file(struct launch *l, const char *what, const char *path, bool user)
+{
+	int fd, saved;
+
+	if (user && as_user(&l->vm->opener) < 0) {
+		as_root();
+		return launch_error(l, "%s: cannot take the user's rights", path);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	saved = errno;
+	if (user)
+		as_root();
+	if (fd < 0)
+		launch_error(l, "%s %s: %s", what, path, strerror(saved));
+	return fd;
+}
+
+/* The console: a pty in raw mode; the VM holds both sides, so it stays up. */
+static int
+open_console(struct launch *l)
+{
+	struct termios tio;
+	int master, slave;
+	const char *name;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+	    (name = ptsname(master)) == NULL) {
+		if (master >= 0)
+			close(master);
+		return launch_error(l, "cannot open a pty: %s", strerror(errno));
+	}
+	snprintf(l->vm->tty, sizeof(l->vm->tty), "%s", name);
+	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0) {
+		close(master);
+		return launch_error(l, "%s: %s", name, strerror(errno));
+	}
+	if (tcgetattr(slave, &tio) == 0) {
+		cfmakeraw(&tio);
+		tcsetattr(slave, TCSANOW, &tio);
+	}
+	/* The owner may use the tty directly too. */
+	if (l->vm->params.owner.uid != VM_ID_NONE &&
+	    fchown(slave, l->vm->params.owner.uid, (gid_t)-1) < 0)
+		log_warn("%s: cannot give it to uid %u", name, l->vm->params.owner.uid);
+	send_fd(l, master, VM_FD_CONSOLE, 0, 0, 0, true, name);
+	send_fd(l, slave, VM_FD_CONSOLE, 1, 0, 0, true, name);
+	return 0;
+}
+
+/* A disk and its backing files; layer 0 is locked while the VM runs. */
+static int
+open_disk(struct launch *l, uint32_t index)
+{
+	const struct vm_disk *d = &l->vm->params.disks[index];
+	bool user = by_user(l->vm, VM_SET_DISKS);
+	struct disk_chain chain;
+	char err[DISK_ERROR_MAX];
+	int lock, rc;
+
+	if (user && as_user(&l->vm->opener) < 0) {
+		as_root();
+		return launch_error(l, "%s: cannot take the user's rights", d->path);
+	}
+	rc = disk_open_chain(d->path, (enum disk_format)d->format, !d->readonly, &chain, err);
+	if (user)
+		as_root();
+	if (rc < 0)
+		return launch_error(l, "%s", err);
+	lock = dup(chain.layer[0].fd);
+	if (lock < 0 || flock(lock, (d->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		if (lock >= 0)
+			close(lock);
+		disk_chain_close(&chain);
+		return launch_error(l, "disk %s: in use by another VM", d->path);
+	}
+	fcntl(lock, F_SETFD, FD_CLOEXEC);
+	l->vm->locks[l->vm->nlocks++] = lock;
+	for (int i = 0; i < chain.count; i++)
+		send_fd(l, chain.layer[i].fd, VM_FD_DISK, index, (uint32_t)i,
+			chain.layer[i].format, i == 0 && chain.writable, chain.layer[i].name);
+	return 0;
+}
+
+static void
+release_locks(struct vmd_vm *vm)
+{
+	for (int i = 0; i < vm->nlocks; i++)
+		close(vm->locks[i]);
+	vm->nlocks = 0;
+}
+
+/* Opens everything before sending anything, so that a failure sends nothing. */
+static int
+launch_check(struct launch *l)
+{
+	const struct vm_params *p = &l->vm->params;
+
+	if (p->kernel[0] == '\0' && p->ndisks == 0 && p->cdrom[0] == '\0')
+		return launch_error(l, "nothing to boot: no kernel, disk or cdrom");
+	return 0;
+}
+
+int
+vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
+{
+	struct launch l = { env, vm, err, errlen };
+	struct msg_vm_start start = { vm->id, vm->params };
+	struct msg_vm_event go = { vm->id, 0, 0 };
+	const struct vm_params *p = &vm->params;
+	int kvm, kernel = -1, initrd = -1, cdrom = -1;
+
+	if (launch_check(&l) < 0)
+		return -1;
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return launch_error(&l, "/dev/kvm: %s", strerror(errno));
+	if ((p->kernel[0] && (kernel = open_file(&l, "kernel", p->kernel,
+						 by_user(vm, VM_SET_KERNEL))) < 0) ||
+	    (p->initrd[0] && (initrd = open_file(&l, "initrd", p->initrd,
+						 by_user(vm, VM_SET_INITRD))) < 0) ||
+	    (p->cdrom[0] && (cdrom = open_file(&l, "cdrom", p->cdrom,
+					       by_user(vm, VM_SET_CDROM))) < 0)) {
+		close(kvm);
+		if (kernel >= 0)
+			close(kernel);
+		if (initrd >= 0)
+			close(initrd);
+		return -1;
+	}
+	/* From here on, every descriptor goes to vmm as soon as it is open. */
+	vmd_send_child(env, &env->vmm, MSG_VMM_START, vm->id, &start, sizeof(start), NULL, 0);
+	vm->state = VM_STATE_STARTING;
+	send_fd(&l, kvm, VM_FD_KVM, 0, 0, 0, true, "/dev/kvm");
+	if (kernel >= 0)
+		send_fd(&l, kernel, VM_FD_KERNEL, 0, 0, 0, false, p->kernel);
+	if (initrd >= 0)
+		send_fd(&l, initrd, VM_FD_INITRD, 0, 0, 0, false, p->initrd);
+	if (cdrom >= 0)
+		send_fd(&l, cdrom, VM_FD_CDROM, 0, 0, 0, false, p->cdrom);
+	if (open_console(&l) < 0)
+		goto abort;
+	for (uint32_t i = 0; i < p->ndisks; i++)
+		if (open_disk(&l, i) < 0)
+			goto abort;
+	vmd_send_child(env, &env->vmm, MSG_VMM_GO, vm->id, &go, sizeof(go), NULL, 0);
+	return 0;
+abort:
+	/* The VM process exists without its GO: stop it; its exit cleans up. */
+	release_locks(vm);
+	go.status = 1;
+	vmd_send_child(env, &env->vmm, MSG_VMM_STOP, vm->id, &go, sizeof(go), NULL, 0);
+	vm->state = VM_STATE_STOPPING;
+	return -1;
+}
+
+static void
+notify_waiters(struct vmd_env *env, struct vmd_vm *vm, const char *how)
+{
+	for (int i = 0; i < vm->nwaiters; i++)
+		vmd_reply(env, vm->waiters[i].peer_id, 0, vm->id, "vm %s: %s", vm->params.name,
+			  vm->waiters[i].stop_request ? "stopped" : how);
+	vm->nwaiters = 0;
+}
+
+static void
+describe_exit(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+	else if (WEXITSTATUS(status) == VM_EXIT_POWEROFF)
+		snprintf(buf, len, "powered off");
+	else if (WEXITSTATUS(status) == VM_EXIT_REBOOT)
+		snprintf(buf, len, "rebooted");
+	else
+		snprintf(buf, len, "failed (exit status %d)", WEXITSTATUS(status));
+}
+
+void
+vm_exited(struct vmd_env *env, struct vmd_vm *vm, int status)
+{
+	bool was_stopping = vm->state == VM_STATE_STOPPING;
+	const struct vm_params *p;
+	char how[64], err[512];
+
+	describe_exit(status, how, sizeof(how));
+	release_locks(vm);
+	if (vm->stop_timer)
+		evtimer_del(vm->stop_timer);
+	log_info("vm %s: process %d %s", vm->params.name, (int)vm->pid, how);
+	vm->pid = 0;
+	vm->tty[0] = '\0';
+	vm->state = VM_STATE_STOPPED;
+	vm->pause_peer = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_REBOOT && !was_stopping &&
+	    !env->shutting_down) {
+		if (!vm_reboot_allowed(vm, time(NULL))) {
+			log_warnx("vm %s: rebooted more than %d times within %d seconds: stopped",
+				  vm->params.name, VMD_REBOOT_LIMIT, VMD_REBOOT_WINDOW);
+		} else if (vm_launch(env, vm, err, sizeof(err)) < 0) {
+			log_warnx("vm %s: cannot restart: %s", vm->params.name, err);
+		} else {
+			return;
+		}
+	}
+	notify_waiters(env, vm, how);
+	/* Options given to vmctl start last one run; vm.conf has the rest. */
+	if (vm->from_config && !vm->removed &&
+	    (p = config_find_vm(&env->conf, vm->params.name)) != NULL)
+		vm->params = *p;
+	if (!vm->from_config || vm->removed)
+		vm_remove(env, vm);
+	vmd_check_shutdown(env);
+}
+
+/* A graceful stop that did not happen: reported, not turned into a kill. */
+static void
+on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vmd_vm *vm = arg;
+	struct vmd_env *env = vm->env;
+	int kept = 0;
+
+	if (vm->state != VM_STATE_STOPPING)
+		return;
+	if (env->shutting_down) {
+		log_warnx("vm %s: did not stop within %d seconds: killing it", vm->params.name,
+			  env->stop_timeout);
+		vm_request_stop(env, vm, true);
+		return;
+	}
+	log_warnx("vm %s: did not stop within %d seconds", vm->params.name, env->stop_timeout);
+	vm->state = VM_STATE_RUNNING;
+	for (int i = 0; i < vm->nwaiters; i++) {
+		if (vm->waiters[i].stop_request)
+			vmd_reply(env, vm->waiters[i].peer_id, ETIMEDOUT, vm->id,
+				  "vm %s: did not stop within %d seconds (stop -f kills it)",
+				  vm->params.name, env->stop_timeout);
+		else
+			vm->waiters[kept++] = vm->waiters[i];
+	}
+	vm->nwaiters = kept;
+}
+
+void
+vm_request_stop(struct vmd_env *env, struct vmd_vm *vm, bool force)
+{
+	struct msg_vm_event stop = { vm->id, vm->pid, force ? 1 : 0 };
+	struct timeval timeout = { env->stop_timeout, 0 };
+
+	if (vm->state == VM_STATE_WAITING || vm->state == VM_STATE_STOPPED) {
+		vm->state = VM_STATE_STOPPED;
+		return;
+	}
+	if (vm->state == VM_STATE_PAUSED && !force)
+		vmd_send_child(env, &env->vmm, MSG_VMM_UNPAUSE, vm->id, &stop, sizeof(stop),
+			       NULL, 0);
+	vmd_send_child(env, &env->vmm, MSG_VMM_STOP, vm->id, &stop, sizeof(stop), NULL, 0);
+	vm->state = VM_STATE_STOPPING;
+	if (force)
+		return;
+	if (vm->stop_timer == NULL)
+		vm->stop_timer = evtimer_new(env->base, on_stop_timeout, vm);
+	if (vm->stop_timer)
+		evtimer_add(vm->stop_timer, &timeout);
+}
+
+static void
+on_stagger(evutil_socket_t fd, short what, void *arg)
+{
+	vm_stagger_start(arg);
+}
+
+/*
+ * `staggered start parallel N delay S`: starts the next N waiting VMs now
+ * and the ones after them S seconds later.
+ */
+void
+vm_stagger_start(struct vmd_env *env)
+{
+	const struct vmd_globals *g = &env->conf.globals;
+	long parallel = g->stagger_parallel ? (long)g->stagger_parallel : sysconf(_SC_NPROCESSORS_ONLN);
+	struct timeval delay = { g->set & VMD_SET_STAGGER ? g->stagger_delay : VMD_STAGGER_DELAY_DEFAULT, 0 };
+	struct vmd_vm *vm;
+	char err[512];
+	long started = 0;
+	bool more = false;
+
+	if (parallel < 1)
+		parallel = 1;
+	TAILQ_FOREACH(vm, &env->vms, entry) {
+		if (vm->state != VM_STATE_WAITING)
+			continue;
+		if (started == parallel) {
+			more = true;
+			break;
+		}
+		vm->state = VM_STATE_STOPPED;
+		if (vm_launch(env, vm, err, sizeof(err)) < 0)
+			log_warnx("vm %s: cannot start: %s", vm->params.name, err);
+		else
+			log_info("vm %s: started", vm->params.name);
+		started++;
+	}
+	if (!more)
+		return;
+	if (env->stagger_timer == NULL)
+		env->stagger_timer = evtimer_new(env->base, on_stagger, env);
+	if (env->stagger_timer)
+		evtimer_add(env->stagger_timer, &delay);
+}
