@@ -2,9 +2,11 @@
  * PCI host bridge and config space.  The guest reaches config space through
  * the address register at 0xcf8 and the data window at 0xcfc..0xcff.
  */
+#include <linux/kvm.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "common/log.h"
 #include "devices/pci.h"
@@ -19,12 +21,23 @@
 #define HOST_BRIDGE_DEVICE 0x0008
 #define CLASS_HOST_BRIDGE  0x0600
 
+/* An MSI route: a GSI whose irqfd delivers this message. */
+struct pci_msi_route {
+	uint64_t address;
+	uint32_t data;
+	bool valid;
+};
+
 struct pci_bus {
 	pthread_mutex_t lock;
 	uint32_t address;
 	struct pci_function *slots[PCI_MAX_SLOTS];
 	struct pci_function host_bridge;
 	uint64_t next_mmio; /* where the next BAR goes */
+
+	pthread_mutex_t msi_lock;
+	struct pci_msi_route msi[PCI_MSI_MAX_ROUTES]; /* GSI PCI_MSI_GSI_BASE + index */
+	int msi_count;
 };
 
 void
@@ -165,6 +178,7 @@ pci_init(struct vm *vm)
 	if (bus == NULL)
 		return -1;
 	pthread_mutex_init(&bus->lock, NULL);
+	pthread_mutex_init(&bus->msi_lock, NULL);
 	bus->next_mmio = MEM_PCI_MMIO_START;
 	vm->pci = bus;
 
@@ -178,4 +192,98 @@ pci_init(struct vm *vm)
 	if (iobus_register(&vm->port_bus, PCI_ADDRESS_PORT, 1, pci_address_io, bus) < 0)
 		return -1;
 	return iobus_register(&vm->port_bus, PCI_DATA_PORT, 4, pci_data_io, bus);
+}
+
+int
+pci_intx_gsi(int slot)
+{
+	/* The DSDT's _PRT: pin INTA of slot S goes to GSI 16 + S mod 8. */
+	return 16 + slot % 8;
+}
+
+int
+pci_msi_alloc(struct vm *vm)
+{
+	struct pci_bus *bus = vm->pci;
+	int gsi = -1;
+
+	pthread_mutex_lock(&bus->msi_lock);
+	if (bus->msi_count < PCI_MSI_MAX_ROUTES)
+		gsi = PCI_MSI_GSI_BASE + bus->msi_count++;
+	pthread_mutex_unlock(&bus->msi_lock);
+	return gsi;
+}
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so it carries the routes
+ * KVM sets up by itself with the in-kernel irqchip (GSI 0-15 to the PICs,
+ * 0-23 to the IOAPIC) along with the MSI routes.  Caller holds msi_lock.
+ */
+static int
+pci_msi_commit(struct vm *vm, struct pci_bus *bus)
+{
+	enum { IRQCHIP_ROUTES = 16 + 24 };
+	struct kvm_irq_routing *r;
+	struct kvm_irq_routing_entry *e;
+	uint32_t n = 0;
+	int rc;
+
+	/* Not a hot path: the guest programs its vectors once. */
+	r = calloc(1, sizeof(*r) + (IRQCHIP_ROUTES + PCI_MSI_MAX_ROUTES) * sizeof(*e));
+	if (r == NULL)
+		return -1;
+	e = r->entries;
+	for (uint32_t gsi = 0; gsi < 16; gsi++)
+		e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				       .pin = gsi % 8 },
+		};
+	for (uint32_t gsi = 0; gsi < 24; gsi++)
+		e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi },
+		};
+	for (int i = 0; i < bus->msi_count; i++) {
+		if (!bus->msi[i].valid)
+			continue;
+		e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = (uint32_t)(PCI_MSI_GSI_BASE + i),
+			.type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (uint32_t)bus->msi[i].address,
+				   .address_hi = (uint32_t)(bus->msi[i].address >> 32),
+				   .data = bus->msi[i].data },
+		};
+	}
+	r->nr = n;
+	rc = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r);
+	free(r);
+	if (rc < 0) {
+		log_warn("KVM_SET_GSI_ROUTING");
+		return -1;
+	}
+	return 0;
+}
+
+int
+pci_msi_route(struct vm *vm, int gsi, uint64_t address, uint32_t data, bool valid)
+{
+	struct pci_bus *bus = vm->pci;
+	int i = gsi - PCI_MSI_GSI_BASE, rc = 0;
+	struct pci_msi_route *route;
+
+	if (i < 0 || i >= PCI_MSI_MAX_ROUTES)
+		return -1;
+	pthread_mutex_lock(&bus->msi_lock);
+	route = &bus->msi[i];
+	if (route->address != address || route->data != data || route->valid != valid) {
+		route->address = address;
+		route->data = data;
+		route->valid = valid;
+		rc = pci_msi_commit(vm, bus);
+	}
+	pthread_mutex_unlock(&bus->msi_lock);
+	return rc;
 }

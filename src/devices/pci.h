@@ -61,6 +61,19 @@ int pci_add_function(struct vm *vm, struct pci_function *fn);
 void pci_config_put16(struct pci_function *fn, uint32_t offset, uint16_t value);
 void pci_config_put32(struct pci_function *fn, uint32_t offset, uint32_t value);
 
+/* The IOAPIC input (GSI) of INTA of a slot, as the DSDT's _PRT says. */
+int pci_intx_gsi(int slot);
+
+/*
+ * MSI through KVM's GSI routing: each vector gets a GSI of its own (with an
+ * irqfd on it); pci_msi_route points the GSI at the message the guest
+ * programmed, or removes the route (valid false).
+ */
+#define PCI_MSI_GSI_BASE   24 /* above the IOAPIC's pins */
+#define PCI_MSI_MAX_ROUTES 256
+int pci_msi_alloc(struct vm *vm);
+int pci_msi_route(struct vm *vm, int gsi, uint64_t address, uint32_t data, bool valid);
+
 /* Pure logic, exposed for unit tests: a config access through mechanism #1. */
 void pci_config_access(struct pci_function *fn, uint32_t offset, uint8_t *data, uint32_t len, bool is_write);
 

@@ -5,12 +5,14 @@
  *
  * Standalone use, for tests and debugging, with the console on stdio:
  *   vmd -V -k kernel [-I initrd] [-a cmdline] [-m size] [-p cpus]
+ *          [-d disk[:ro]]... [-n tap]...
  */
 #include <bsd/stdlib.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,11 @@
 #include "devices/pci.h"
 #include "devices/uart.h"
 #include "devices/acpi_pm.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_rng.h"
+#include "disk/disk.h"
+#include "net/tap.h"
 #include "vm/acpi.h"
 #include "vm/cpuid.h"
 #include "vm/linux_boot.h"
@@ -121,7 +128,13 @@ vm_create_devices(struct vm *vm)
 		log_warnx("cannot set up the devices");
 		return -1;
 	}
-	return 0;
+	for (int i = 0; i < vm->config.ndisks; i++)
+		if (virtio_blk_add(vm, i, vm->config.disks[i], NULL) < 0)
+			return -1;
+	for (int i = 0; i < vm->config.ntaps; i++)
+		if (virtio_net_add(vm, i, &vm->config.taps[i]) < 0)
+			return -1;
+	return virtio_rng_add(vm);
 }
 
 static void *
@@ -348,7 +361,8 @@ vm_run(struct vm *vm)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: vmd -V -k kernel [-I initrd] [-a cmdline] [-m size] [-p cpus]\n");
+	fprintf(stderr, "usage: vmd -V -k kernel [-I initrd] [-a cmdline] [-m size] [-p cpus]\n"
+			"              [-d disk[:ro]]... [-n tap]...\n");
 	exit(VM_EXIT_ERROR);
 }
 
@@ -371,6 +385,47 @@ parse_memory(const char *text, uint64_t *bytes)
 	return 0;
 }
 
+/* -d path[:ro]: a disk image, raw or qcow2 (probed). */
+static int
+parse_disk(const char *arg, struct vm_config *config)
+{
+	char path[PATH_MAX], err[DISK_ERROR_MAX];
+	size_t len = strlen(arg);
+	bool readonly = len > 3 && strcmp(arg + len - 3, ":ro") == 0;
+
+	if (config->ndisks == VM_CONFIG_DISKS) {
+		log_warnx("disk %s: more than %d disks", arg, VM_CONFIG_DISKS);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%.*s", (int)(readonly ? len - 3 : len), arg);
+	config->disks[config->ndisks] = disk_open(path, DISK_FORMAT_AUTO, !readonly, err);
+	if (config->disks[config->ndisks] == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	config->ndisks++;
+	return 0;
+}
+
+/* -n name: a tap device, created unless it exists. */
+static int
+parse_tap(const char *name, struct vm_config *config)
+{
+	char err[TAP_ERROR_MAX];
+
+	if (config->ntaps == VM_CONFIG_NICS) {
+		log_warnx("interface %s: more than %d interfaces", name, VM_CONFIG_NICS);
+		return -1;
+	}
+	config->taps[config->ntaps].fd = tap_open(name, err);
+	if (config->taps[config->ntaps].fd < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	config->ntaps++;
+	return 0;
+}
+
 static int
 parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 {
@@ -384,9 +439,17 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 		.console_in = STDIN_FILENO,
 		.console_out = STDOUT_FILENO,
 	};
-	while ((ch = getopt(argc, argv, "a:I:k:m:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:d:I:k:m:n:p:")) != -1) {
 		switch (ch) {
 		case 'a': config->cmdline = optarg; break;
+		case 'd':
+			if (parse_disk(optarg, config) < 0)
+				return -1;
+			break;
+		case 'n':
+			if (parse_tap(optarg, config) < 0)
+				return -1;
+			break;
 		case 'I': config->initrd_path = optarg; break;
 		case 'k': config->kernel_path = optarg; break;
 		case 'm':

@@ -34,6 +34,18 @@
 #define IRQ_SCI	 9
 #define IRQ_RTC	 8
 
+#define VM_CONFIG_DISKS 16
+#define VM_CONFIG_NICS	16
+
+struct disk;
+
+/* A NIC: a tap opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR (src/net/tap.h). */
+struct vm_tap {
+	int fd;
+	uint8_t lladdr[6];
+	bool lladdr_set; /* else a stable MAC from the tap's name */
+};
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;
@@ -42,6 +54,11 @@ struct vm_config {
 	int ncpus;
 	int console_in;	 /* fd the guest's console reads from */
 	int console_out; /* fd the guest's console writes to */
+	/* Devices, already open (read-only disks opened so); the VM process owns them. */
+	struct disk *disks[VM_CONFIG_DISKS];
+	int ndisks;
+	struct vm_tap taps[VM_CONFIG_NICS];
+	int ntaps;
 };
 
 struct vcpu {

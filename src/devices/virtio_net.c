@@ -1,0 +1,380 @@
+/*
+ * virtio-net (virtio 1.x, 5.1) on a tap with IFF_VNET_HDR: the tap speaks
+ * the same 12-byte header as the guest, so offloads (checksum, TSO) pass
+ * through.  Transmit hands the guest's buffers to writev(2) as they are;
+ * receive reads a frame, then spreads it over as many receive buffers as it
+ * needs (mergeable buffers) or one big buffer.
+ */
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "devices/virtio.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_pci.h"
+#include "net/tap.h"
+#include "vm/vm.h"
+
+#define VIRTIO_ID_NET		 1
+#define PCI_CLASS_NETWORK	 0x0200
+#define RX_QUEUE		 0
+#define TX_QUEUE		 1
+#define FRAME_MAX		 (VIRTIO_NET_HDR_BYTES + 65536 + 14 + 4) /* header, 64 KiB GSO frame, VLAN tag */
+#define RX_BUFFERS_MAX		 256 /* a frame never needs more mergeable buffers than the queue holds */
+#define RX_BATCH		 64  /* frames before the guest hears of them */
+
+#define VIRTIO_NET_F_CSUM	 (1ULL << 0)
+#define VIRTIO_NET_F_GUEST_CSUM	 (1ULL << 1)
+#define VIRTIO_NET_F_MAC	 (1ULL << 5)
+#define VIRTIO_NET_F_GUEST_TSO4	 (1ULL << 7)
+#define VIRTIO_NET_F_GUEST_TSO6	 (1ULL << 8)
+#define VIRTIO_NET_F_GUEST_ECN	 (1ULL << 9)
+#define VIRTIO_NET_F_HOST_TSO4	 (1ULL << 11)
+#define VIRTIO_NET_F_HOST_TSO6	 (1ULL << 12)
+#define VIRTIO_NET_F_HOST_ECN	 (1ULL << 13)
+#define VIRTIO_NET_F_MRG_RXBUF	 (1ULL << 15)
+#define VIRTIO_NET_F_STATUS	 (1ULL << 16)
+#define VIRTIO_NET_S_LINK_UP	 1
+
+/* Header fields. */
+#define HDR_FLAGS		 0
+#define HDR_GSO_TYPE		 1
+#define HDR_HDR_LEN		 2
+#define HDR_GSO_SIZE		 4
+#define HDR_CSUM_START		 6
+#define HDR_CSUM_OFFSET		 8
+#define HDR_NUM_BUFFERS		 10
+#define HDR_F_NEEDS_CSUM	 1
+#define GSO_NONE		 0
+#define GSO_TCPV4		 1
+#define GSO_UDP			 3
+#define GSO_TCPV6		 4
+#define GSO_ECN			 0x80
+
+#define CONFIG_MAC		 0
+#define CONFIG_STATUS		 6
+#define CONFIG_BYTES		 8
+
+struct virtio_net {
+	struct virtio_device dev;
+	int tap;
+	char ifname[IFNAMSIZ];
+	bool waiting_for_buffers; /* a frame is held until the guest posts receive buffers */
+	uint8_t *frame;
+	size_t frame_len;	  /* 0: none held */
+	struct virtq_chain chain;
+	uint16_t rx_heads[RX_BUFFERS_MAX];
+	uint32_t rx_lens[RX_BUFFERS_MAX];
+	bool tx_error_logged;
+};
+
+int
+virtio_net_check_tx(const struct iovec *iov, uint32_t n, uint64_t len, uint64_t features, char *why,
+		    size_t whylen)
+{
+	uint8_t hdr[VIRTIO_NET_HDR_BYTES];
+	uint8_t gso;
+
+	if (len < VIRTIO_NET_HDR_BYTES) {
+		snprintf(why, whylen, "frame of %llu bytes is shorter than its header", (unsigned long long)len);
+		return -1;
+	}
+	if (len > FRAME_MAX) {
+		snprintf(why, whylen, "frame of %llu bytes is longer than %d", (unsigned long long)len, FRAME_MAX);
+		return -1;
+	}
+	iov_copy_from(iov, n, 0, hdr, sizeof(hdr));
+	gso = hdr[HDR_GSO_TYPE] & (uint8_t)~GSO_ECN;
+	if ((hdr[HDR_FLAGS] & HDR_F_NEEDS_CSUM) && !(features & VIRTIO_NET_F_CSUM)) {
+		snprintf(why, whylen, "checksum offload that was not negotiated");
+		return -1;
+	}
+	if ((gso == GSO_TCPV4 && !(features & VIRTIO_NET_F_HOST_TSO4)) ||
+	    (gso == GSO_TCPV6 && !(features & VIRTIO_NET_F_HOST_TSO6)) ||
+	    (gso != GSO_NONE && gso != GSO_TCPV4 && gso != GSO_TCPV6) ||
+	    ((hdr[HDR_GSO_TYPE] & GSO_ECN) && !(features & VIRTIO_NET_F_HOST_ECN))) {
+		snprintf(why, whylen, "segmentation offload %#x that was not negotiated", hdr[HDR_GSO_TYPE]);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+net_tx(struct virtio_net *net)
+{
+	struct virtio_device *dev = &net->dev;
+	struct virtq *q = &dev->queues[TX_QUEUE];
+	char why[128];
+	int rc;
+
+	do {
+		while ((rc = virtq_pop(q, &net->chain)) == 1) {
+			struct virtq_chain *c = &net->chain;
+
+			if (c->nin) {
+				virtio_device_error(dev, "writable buffer in a frame to send");
+				return;
+			}
+			if (virtio_net_check_tx(c->iov, c->nout, c->out_len, dev->driver_features, why, sizeof(why)) < 0) {
+				virtio_device_error(dev, "%s", why);
+				return;
+			}
+			/* A full or down tap drops the frame, as a wire would. */
+			if (writev(net->tap, c->iov, (int)c->nout) < 0 && errno != EAGAIN && errno != EIO &&
+			    !net->tx_error_logged) {
+				log_warn("%s: %s", dev->name, net->ifname);
+				net->tx_error_logged = true;
+			}
+			virtq_push(q, c->head, 0);
+		}
+		if (rc < 0) {
+			virtio_device_error(dev, "transmit queue: %s", q->error);
+			return;
+		}
+		virtio_queue_interrupt(dev, TX_QUEUE);
+	} while (virtq_arm_notification(q));
+}
+
+/* Takes a receive buffer; 1 taken, 0 none, -1 broken. */
+static int
+rx_take(struct virtio_net *net, struct virtq *q)
+{
+	int rc = virtq_pop(q, &net->chain);
+
+	if (rc < 0) {
+		virtio_device_error(&net->dev, "receive queue: %s", q->error);
+		return -1;
+	}
+	if (rc == 1 && (net->chain.nout || net->chain.in_len < VIRTIO_NET_HDR_BYTES)) {
+		virtio_device_error(&net->dev, "receive buffer is readable or shorter than the header");
+		return -1;
+	}
+	return rc;
+}
+
+/* Puts the held frame into mergeable buffers; 1 done, 0 out of buffers, -1 broken. */
+static int
+rx_merge(struct virtio_net *net, struct virtq *q)
+{
+	struct iovec count_at[2];
+	uint32_t ncount = 0;
+	uint16_t buffers = 0;
+	size_t copied = 0;
+
+	while (copied < net->frame_len) {
+		int rc = buffers < RX_BUFFERS_MAX ? rx_take(net, q) : 0;
+		size_t take;
+
+		if (rc <= 0) {
+			virtq_unpop(q, buffers);
+			return rc;
+		}
+		if (buffers == 0) /* where num_buffers goes, known only at the end */
+			ncount = iov_slice(net->chain.iov, net->chain.nin, HDR_NUM_BUFFERS, 2, count_at, 2);
+		take = net->frame_len - copied;
+		if (take > net->chain.in_len)
+			take = net->chain.in_len;
+		iov_copy_to(net->chain.iov, net->chain.nin, 0, net->frame + copied, take);
+		net->rx_heads[buffers] = net->chain.head;
+		net->rx_lens[buffers] = (uint32_t)take;
+		buffers++;
+		copied += take;
+	}
+	virtio_put16((uint8_t *)&buffers, buffers);
+	iov_copy_to(count_at, ncount, 0, &buffers, 2);
+	for (uint16_t i = 0; i < buffers; i++)
+		virtq_fill(q, net->rx_heads[i], net->rx_lens[i]);
+	virtq_publish(q);
+	return 1;
+}
+
+/* Puts the held frame into one buffer; a frame that does not fit is dropped. */
+static int
+rx_single(struct virtio_net *net, struct virtq *q)
+{
+	int rc = rx_take(net, q);
+
+	if (rc <= 0)
+		return rc;
+	if (net->chain.in_len < net->frame_len) {
+		virtq_unpop(q, 1); /* too big for what the guest accepts: drop it, keep the buffer */
+		return 1;
+	}
+	virtio_put16(net->frame + HDR_NUM_BUFFERS, 1);
+	iov_copy_to(net->chain.iov, net->chain.nin, 0, net->frame, net->frame_len);
+	virtq_push(q, net->chain.head, (uint32_t)net->frame_len);
+	return 1;
+}
+
+/* Moves frames from the tap to the guest until either runs dry. */
+static void
+net_rx(struct virtio_net *net)
+{
+	struct virtio_device *dev = &net->dev;
+	struct virtq *q = &dev->queues[RX_QUEUE];
+	bool merge = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	int delivered = 0;
+
+	if (!q->running)
+		return;
+	for (;;) {
+		int rc;
+
+		if (net->frame_len == 0) {
+			ssize_t n = read(net->tap, net->frame, FRAME_MAX);
+
+			if (n < 0 && errno != EAGAIN && errno != EINTR && !net->tx_error_logged) {
+				log_warn("%s: %s", dev->name, net->ifname);
+				net->tx_error_logged = true;
+			}
+			if (n < 0)
+				break;
+			if (n < VIRTIO_NET_HDR_BYTES)
+				continue;
+			net->frame_len = (size_t)n;
+		}
+		rc = merge ? rx_merge(net, q) : rx_single(net, q);
+		if (rc < 0)
+			return;
+		if (rc == 0) {
+			/* Out of buffers: hold the frame, stop reading the tap until the guest posts more. */
+			if (virtq_arm_notification(q))
+				continue;
+			net->waiting_for_buffers = true;
+			virtio_poll_extra(dev, false);
+			break;
+		}
+		net->frame_len = 0;
+		if (++delivered % RX_BATCH == 0)
+			virtio_queue_interrupt(dev, RX_QUEUE);
+	}
+	if (!net->waiting_for_buffers)
+		virtio_poll_extra(dev, true);
+	virtio_queue_interrupt(dev, RX_QUEUE);
+}
+
+static void
+net_queue_notified(struct virtio_device *dev, int queue)
+{
+	struct virtio_net *net = (struct virtio_net *)dev;
+
+	if (queue == TX_QUEUE) {
+		net_tx(net);
+	} else if (queue == RX_QUEUE) {
+		net->waiting_for_buffers = false;
+		net_rx(net);
+	}
+}
+
+static void
+net_tap_ready(struct virtio_device *dev)
+{
+	net_rx((struct virtio_net *)dev);
+}
+
+/* What the guest accepts on receive decides what the tap may hand us. */
+static int
+net_start(struct virtio_device *dev)
+{
+	struct virtio_net *net = (struct virtio_net *)dev;
+	unsigned offloads = 0;
+
+	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM)) {
+		offloads |= TUN_F_CSUM;
+		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4))
+			offloads |= TUN_F_TSO4;
+		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
+			offloads |= TUN_F_TSO6;
+		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_ECN))
+			offloads |= TUN_F_TSO_ECN;
+	}
+	if (tap_set_offload(net->tap, offloads) < 0) {
+		log_warn("%s: %s: offloads %#x", dev->name, net->ifname, offloads);
+		return -1;
+	}
+	net->waiting_for_buffers = false;
+	net->frame_len = 0;
+	virtio_poll_extra(dev, true);
+	return 0;
+}
+
+static void
+net_reset(struct virtio_device *dev)
+{
+	struct virtio_net *net = (struct virtio_net *)dev;
+
+	virtio_poll_extra(dev, false);
+	net->frame_len = 0;
+	net->waiting_for_buffers = false;
+	net->tx_error_logged = false;
+}
+
+static const struct virtio_device_ops virtio_net_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.pci_class = PCI_CLASS_NETWORK,
+	.queue_notified = net_queue_notified,
+	.extra_ready = net_tap_ready,
+	.start = net_start,
+	.reset = net_reset,
+};
+
+/* A MAC that stays the same for the same tap name: locally administered, unicast. */
+static void
+net_stable_mac(const char *ifname, uint8_t mac[6])
+{
+	uint32_t hash = 2166136261u; /* FNV-1a */
+
+	for (const char *p = ifname; *p; p++)
+		hash = (hash ^ (uint8_t)*p) * 16777619u;
+	mac[0] = 0x02;
+	mac[1] = 0x76; /* "vm" */
+	mac[2] = 0x6d;
+	mac[3] = (uint8_t)(hash >> 16);
+	mac[4] = (uint8_t)(hash >> 8);
+	mac[5] = (uint8_t)hash;
+}
+
+int
+virtio_net_add(struct vm *vm, int index, const struct vm_tap *tap)
+{
+	struct virtio_net *net = calloc(1, sizeof(*net));
+	uint64_t features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_CSUM |
+			    VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN;
+	char name[32], err[TAP_ERROR_MAX];
+	uint8_t mac[6];
+
+	snprintf(name, sizeof(name), "virtio-net%d", index);
+	if (net == NULL || (net->frame = malloc(FRAME_MAX)) == NULL) {
+		log_warn("%s", name);
+		return -1;
+	}
+	net->tap = tap->fd;
+	if (tap_prepare(net->tap, net->ifname, err) < 0) {
+		log_warnx("%s: %s", name, err);
+		return -1;
+	}
+	if (tap_has_offloads(net->tap))
+		features |= VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 |
+			    VIRTIO_NET_F_GUEST_ECN;
+	if (virtio_device_init(&net->dev, vm, &virtio_net_ops, name, 2, features, CONFIG_BYTES) < 0)
+		return -1;
+	if (tap->lladdr_set)
+		memcpy(mac, tap->lladdr, 6);
+	else
+		net_stable_mac(net->ifname, mac);
+	memcpy(net->dev.config + CONFIG_MAC, mac, 6);
+	virtio_put16(net->dev.config + CONFIG_STATUS, VIRTIO_NET_S_LINK_UP);
+	net->dev.extra_fd = net->tap;
+	if (virtio_pci_add(vm, &net->dev) < 0) {
+		log_warnx("interface %s: cannot add its virtio-net device", net->ifname);
+		return -1;
+	}
+	log_debug("%s: %s, lladdr %02x:%02x:%02x:%02x:%02x:%02x", name, net->ifname, mac[0], mac[1], mac[2], mac[3],
+		  mac[4], mac[5]);
+	return 0;
+}
