@@ -89,6 +89,9 @@ install: all
 	install -D -m 0644 man/vmd.8 $(DESTDIR)/usr/share/man/man8/vmd.8
 	install -D -m 0644 man/vmctl.8 $(DESTDIR)/usr/share/man/man8/vmctl.8
 	install -D -m 0644 man/vm.conf.5 $(DESTDIR)/usr/share/man/man5/vm.conf.5
+	install -D -m 0644 etc/vmd.service $(DESTDIR)/lib/systemd/system/vmd.service
+	[ -n "$(DESTDIR)" ] || getent passwd _vmd >/dev/null || \
+	    useradd --system --no-create-home --home-dir /var/lib/vmd/empty --shell /usr/sbin/nologin _vmd
 
 clean:
 	rm -rf $(BUILD)

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,38 @@ open_disk(struct launch *l, uint32_t index)
 	return 0;
 }
 
+/*
+ * A tap for each interface, from priv: a blocking round trip, since priv
+ * answers only the parent and only this.
+ */
+static int
+open_tap(struct launch *l, uint32_t index)
+{
+	const struct vm_nic *nic = &l->vm->params.nics[index];
+	struct msg_priv_tap tap = { l->vm->id, index, 0, "" };
+	struct pollfd pfd = { l->env->priv.fd, POLLIN, 0 };
+	static struct msg_buf buf;
+	struct msg m;
+	int rc, fd;
+
+	if (nic->ifname[0])
+		snprintf(tap.ifname, sizeof(tap.ifname), "%s", nic->ifname);
+	else
+		snprintf(tap.ifname, sizeof(tap.ifname), "vm%u-if%u", l->vm->id, index);
+	vmd_send_child(l->env, &l->env->priv, MSG_PRIV_TAP, l->vm->id, &tap, sizeof(tap), NULL, 0);
+	while ((rc = msg_recv(pfd.fd, &m, &buf)) < 0 && errno == EAGAIN)
+		if (poll(&pfd, 1, 5000) <= 0)
+			return launch_error(l, "interface %s: no answer from priv", tap.ifname);
+	if (rc <= 0 || msg_read_priv_tap(&m, &tap) < 0)
+		fatalx("priv: malformed answer");
+	if (tap.error != 0 || m.nfds != 1) {
+		msg_close_fds(&m);
+		return launch_error(l, "interface %s: %s", tap.ifname, strerror(tap.error));
+	}
+	fd = msg_take_fd(&m, 0);
+	return send_fd(l, fd, VM_FD_TAP, index, 0, 0, true, tap.ifname);
+}
+
 static void
 release_locks(struct vmd_vm *vm)
 {
@@ -242,6 +275,9 @@ vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
 		goto abort;
 	for (uint32_t i = 0; i < p->ndisks; i++)
 		if (open_disk(&l, i) < 0)
+			goto abort;
+	for (uint32_t i = 0; i < p->nnics; i++)
+		if (open_tap(&l, i) < 0)
 			goto abort;
 	vmd_send_child(env, &env->vmm, MSG_VMM_GO, vm->id, &go, sizeof(go), NULL, 0);
 	return 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -58,9 +59,8 @@ priv_dispatch(struct priv_env *env, struct msg *m)
 
 	if (msg_read_priv_tap(m, &tap) < 0)
 		fatalx("priv: unexpected %s message", msg_type_name(m->hdr.type));
-	/* Only names vmd gives out: vmN-ifM. */
-	if (strncmp(tap.ifname, "vm", 2) != 0 || strstr(tap.ifname, "-if") == NULL) {
-		tap.error = EPERM;
+	if (tap.ifname[0] == '\0') {
+		tap.error = EINVAL;
 		fd = -1;
 	} else {
 		fd = priv_open_tap(tap.ifname, &tap.error);
@@ -94,6 +94,7 @@ priv_main(int debug, int verbose)
 	struct event *ev;
 
 	log_init("vmd priv", debug, verbose);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* no process outlives the parent */
 	env.parent_fd = VMD_CHILD_FD;
 	signal(SIGPIPE, SIG_IGN);
 	env.base = event_base_new();

@@ -132,6 +132,8 @@ on_child_message(evutil_socket_t fd, short what, void *arg)
 			vmd_dispatch_control(env, &m);
 		else if (child == &env->vmm)
 			vmd_dispatch_vmm(env, &m);
+		else if (m.hdr.type == MSG_PRIV_TAP)
+			log_debug("a late tap from priv: closed"); /* its launch gave up */
 		else
 			fatalx("unexpected %s from the priv process", msg_type_name(m.hdr.type));
 		msg_close_fds(&m);
