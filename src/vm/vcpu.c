@@ -16,6 +16,7 @@
 #include "vm/memory.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
+#include "vm/vm_ipc.h"
 
 #define APIC_LVT0	  0x350
 #define APIC_LVT1	  0x360
@@ -203,6 +204,8 @@ vcpu_thread(void *arg)
 	struct vm *vm = vcpu->vm;
 
 	while (atomic_load(&vm->exit_status) < 0) {
+		if (atomic_load(&vm->pause_requested))
+			vm_pause_park(vcpu);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
