@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,7 +303,9 @@ notify_waiters(struct vmd_env *env, struct vmd_vm *vm, const char *how)
 static void
 describe_exit(int status, char *buf, size_t len)
 {
-	if (WIFSIGNALED(status))
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		snprintf(buf, len, "killed by its system call filter (VMD_SECCOMP=log names the call)");
+	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
 	else if (WEXITSTATUS(status) == VM_EXIT_POWEROFF)
 		snprintf(buf, len, "powered off");
@@ -327,6 +330,8 @@ vm_exited(struct vmd_env *env, struct vmd_vm *vm, int status)
 	vm->pid = 0;
 	vm->tty[0] = '\0';
 	vm->state = VM_STATE_STOPPED;
+	if (vm->pause_peer != 0)
+		vmd_reply(env, vm->pause_peer, ESRCH, vm->id, "%s: stopped", vm->params.name);
 	vm->pause_peer = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_REBOOT && !was_stopping &&
 	    !env->shutting_down) {
