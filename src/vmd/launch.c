@@ -320,7 +320,7 @@ vm_exited(struct vmd_env *env, struct vmd_vm *vm, int status)
 {
 	bool was_stopping = vm->state == VM_STATE_STOPPING;
 	const struct vm_params *p;
-	char how[64], err[512];
+	char how[96], err[512];
 
 	describe_exit(status, how, sizeof(how));
 	release_locks(vm);
