@@ -53,6 +53,8 @@ size_parse(const char *text, uint64_t unit, uint64_t *bytes)
 	}
 	if (size_multiplier(p, unit, &mult) < 0)
 		return -1;
+	if (mult == 1 && frac_scale > 1)
+		return -1; /* a fraction of a byte */
 	if (whole > UINT64_MAX / mult)
 		return -1;
 	/* frac / frac_scale * mult without overflow: mult is at most 2^40, frac_scale at most 10^12. */

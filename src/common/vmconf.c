@@ -2,6 +2,7 @@
  * Defaults, checks and setters for the configuration data model.  vm.conf
  * and vmctl both go through these, so the rules live in one place.
  */
+#include "common/size.h"
 #include "common/vmconf.h"
 
 #include <arpa/inet.h>
@@ -88,51 +89,11 @@ vm_check_name(const char *what, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * "4.5G" -> bytes.  A number alone is bytes; K, M, G and T (either case)
- * are powers of 1024 and allow a fraction.  Integer arithmetic throughout,
- * so 4.5G is exactly 4608M.
- */
+/* "4.5G" -> bytes; a number alone is bytes (see size_parse). */
 int
 vm_parse_size(const char *text, uint64_t *bytes)
 {
-	unsigned __int128 whole = 0, frac = 0, scale = 1, value;
-	const char *p = text;
-	int shift = 0, digits = 0;
-
-	if (!isdigit((unsigned char)*p))
-		return -1;
-	for (; isdigit((unsigned char)*p); p++) {
-		whole = whole * 10 + (unsigned)(*p - '0');
-		if (whole > UINT64_MAX)
-			return -1;
-	}
-	if (*p == '.') {
-		for (p++; isdigit((unsigned char)*p); p++, digits++) {
-			if (digits >= 18)
-				continue; /* below a byte at any unit */
-			frac = frac * 10 + (unsigned)(*p - '0');
-			scale *= 10;
-		}
-		if (digits == 0)
-			return -1;
-	}
-	switch (toupper((unsigned char)*p)) {
-	case 'K': shift = 10; p++; break;
-	case 'M': shift = 20; p++; break;
-	case 'G': shift = 30; p++; break;
-	case 'T': shift = 40; p++; break;
-	default:
-		if (digits > 0)
-			return -1; /* a fraction of a byte */
-	}
-	if (*p != '\0')
-		return -1;
-	value = (whole << shift) + ((frac << shift) / scale);
-	if (value > UINT64_MAX)
-		return -1;
-	*bytes = (uint64_t)value;
-	return 0;
+	return size_parse(text, 1, bytes);
 }
 
 /* The most memory this host could ever give a guest: its RAM and swap. */

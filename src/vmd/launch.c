@@ -200,8 +200,8 @@ open_tap(struct launch *l, uint32_t index)
 
 	if (nic->ifname[0])
 		snprintf(tap.ifname, sizeof(tap.ifname), "%s", nic->ifname);
-	else
-		snprintf(tap.ifname, sizeof(tap.ifname), "vm%u-if%u", l->vm->id, index);
+	else if (snprintf(tap.ifname, sizeof(tap.ifname), "vm%u-if%u", l->vm->id, index) >= (int)sizeof(tap.ifname))
+		return launch_error(l, "VM id %u: interface name too long", l->vm->id);
 	vmd_send_child(l->env, &l->env->priv, MSG_PRIV_TAP, l->vm->id, &tap, sizeof(tap), NULL, 0);
 	while ((rc = msg_recv(pfd.fd, &m, &buf)) < 0 && errno == EAGAIN)
 		if (poll(&pfd, 1, 5000) <= 0)

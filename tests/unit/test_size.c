@@ -27,6 +27,8 @@ size_parse_refuses_garbage_and_overflow(void)
 	CHECK(size_parse("1.G", 1, &b) == -1);
 	CHECK(size_parse("1X", 1, &b) == -1);
 	CHECK(size_parse("1GG", 1, &b) == -1);
+	CHECK(size_parse("1.5", 1, &b) == -1);
+	CHECK(size_parse("1.5B", 1, &b) == -1);
 	CHECK(size_parse("99999999999999999999", 1, &b) == -1);
 	CHECK(size_parse("20000000T", 1, &b) == -1);
 }
