@@ -14,15 +14,8 @@ size_multiplier(const char *suffix, uint64_t unit, uint64_t *mult)
 	for (int i = 0; letters[i]; i++) {
 		if (toupper((unsigned char)*suffix) == letters[i]) {
 			*mult = 1ULL << (10 * (i + 1));
-			suffix++;
-			if (toupper((unsigned char)*suffix) == 'B')
-				suffix++;
-			return *suffix == '\0' ? 0 : -1;
+			return suffix[1] == '\0' ? 0 : -1;
 		}
-	}
-	if (toupper((unsigned char)*suffix) == 'B' && suffix[1] == '\0') {
-		*mult = 1;
-		return 0;
 	}
 	return -1;
 }
@@ -36,9 +29,11 @@ size_parse(const char *text, uint64_t unit, uint64_t *bytes)
 	if (!isdigit((unsigned char)*p))
 		return -1;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (whole > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		if (whole > (UINT64_MAX - digit) / 10)
 			return -1;
-		whole = whole * 10 + (uint64_t)(*p - '0');
+		whole = whole * 10 + digit;
 	}
 	if (*p == '.') {
 		p++;

@@ -10,7 +10,8 @@ size_parse_accepts_suffixes_and_fractions(void)
 	CHECK(size_parse("512M", 1, &b) == 0 && b == 512ULL << 20);
 	CHECK(size_parse("512m", 1, &b) == 0 && b == 512ULL << 20);
 	CHECK(size_parse("1T", 1, &b) == 0 && b == 1ULL << 40);
-	CHECK(size_parse("64KB", 1, &b) == 0 && b == 65536);
+	CHECK(size_parse("64K", 1, &b) == 0 && b == 65536);
+	CHECK(size_parse("18446744073709551615", 1, &b) == 0 && b == UINT64_MAX);
 	CHECK(size_parse("100", 1, &b) == 0 && b == 100);
 	CHECK(size_parse("100", 1 << 20, &b) == 0 && b == 100ULL << 20);
 	CHECK(size_parse("0.5K", 1, &b) == 0 && b == 512);
@@ -28,7 +29,8 @@ size_parse_refuses_garbage_and_overflow(void)
 	CHECK(size_parse("1X", 1, &b) == -1);
 	CHECK(size_parse("1GG", 1, &b) == -1);
 	CHECK(size_parse("1.5", 1, &b) == -1);
-	CHECK(size_parse("1.5B", 1, &b) == -1);
+	CHECK(size_parse("4GB", 1, &b) == -1);
+	CHECK(size_parse("18446744073709551616", 1, &b) == -1);
 	CHECK(size_parse("99999999999999999999", 1, &b) == -1);
 	CHECK(size_parse("20000000T", 1, &b) == -1);
 }
