@@ -5,6 +5,7 @@
  * I/O thread serves the queue and interrupts through the transport.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,6 +251,7 @@ virtio_device_init(struct virtio_device *dev, struct vm *vm, const struct virtio
 int
 virtio_device_run(struct virtio_device *dev)
 {
+	sigset_t all, old;
 	int rc;
 
 	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -273,7 +275,11 @@ virtio_device_run(struct virtio_device *dev)
 			return -1;
 		}
 	}
+	/* Signals belong to the event thread and the vCPU kicks, not to device threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&dev->thread, NULL, virtio_io_thread, dev);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		errno = rc;
 		log_warn("%s: cannot start its I/O thread", dev->name);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/virtio.h"
+
 struct vm;
 struct disk;
 struct virtio_device;
@@ -21,7 +23,9 @@ struct virtio_device;
 #define VIRTIO_BLK_S_IOERR	  1
 #define VIRTIO_BLK_S_UNSUPP	  2
 #define VIRTIO_BLK_ID_BYTES	  20
-#define VIRTIO_BLK_SEG_MAX	  254	     /* data buffers per request: queue size less header and status */
+/* Data buffers per request: a chain's most, less header and status; with
+ * indirect descriptors a 1 MiB request of scattered pages fits in one. */
+#define VIRTIO_BLK_SEG_MAX	  (VIRTQ_CHAIN_MAX - 2)
 #define VIRTIO_BLK_SIZE_MAX	  (1u << 20) /* bytes per data buffer */
 #define VIRTIO_BLK_DISCARD_SEGS	  32
 

@@ -135,8 +135,9 @@ net_tx(struct virtio_net *net)
 			virtio_device_error(dev, "transmit queue: %s", q->error);
 			return;
 		}
-		virtio_queue_interrupt(dev, TX_QUEUE);
 	} while (virtq_arm_notification(q));
+	/* One interrupt for all that was sent: each costs the guest an exit. */
+	virtio_queue_interrupt(dev, TX_QUEUE);
 }
 
 /* Takes a receive buffer; 1 taken, 0 none, -1 broken. */

@@ -68,8 +68,8 @@ rng_queue_notified(struct virtio_device *dev, int queue)
 			virtio_device_error(dev, "queue %d: %s", queue, q->error);
 			return;
 		}
-		virtio_queue_interrupt(dev, queue);
 	} while (virtq_arm_notification(q));
+	virtio_queue_interrupt(dev, queue);
 }
 
 static const struct virtio_device_ops virtio_rng_ops = {

@@ -24,3 +24,12 @@ for round in 1 2 3; do
 	t1=$(now)
 	echo "vmdtest: bench-tcp $(rate "$mb" "$t0" "$t1")"
 done
+# For reading the figures: negotiated features, frames and their mean size,
+# interrupts per virtio queue, TCP retransmissions.
+for d in /sys/bus/virtio/devices/*; do
+	echo "vmdtest: bench-features $(cat "$d/device") $(cat "$d/features")"
+done
+s=/sys/class/net/eth0/statistics
+echo "vmdtest: bench-frames tx $(cat $s/tx_packets) of $(($(cat $s/tx_bytes) / ($(cat $s/tx_packets) + 1))) B, rx $(cat $s/rx_packets) of $(($(cat $s/rx_bytes) / ($(cat $s/rx_packets) + 1))) B"
+echo "vmdtest: bench-irqs $(grep virtio /proc/interrupts | awk '{ printf "%s=%s ", $NF, $2 }')"
+echo "vmdtest: bench-tcp-retrans $(awk '$1 == "Tcp:" { n++ } n == 2 && $1 == "Tcp:" { print $13; exit }' /proc/net/snmp)"
