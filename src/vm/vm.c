@@ -41,6 +41,7 @@
 #include "vm/memory.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
+#include "vm/vm_ipc.h"
 
 #define KVM_API_VERSION_EXPECTED 12
 #define DEFAULT_MEMORY		 (512 * MIB)
@@ -90,7 +91,7 @@ vm_create_kvm(struct vm *vm)
 	uint64_t identity_map = IDENTITY_MAP_ADDRESS;
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vm->kvm_fd = vm->config.kvm_fd >= 0 ? vm->config.kvm_fd : open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		log_warn("/dev/kvm");
 		return -1;
@@ -137,14 +138,15 @@ vm_create_devices(struct vm *vm)
 	return virtio_rng_add(vm);
 }
 
+/* Maps fd (the daemon opened it) or else path. */
 static void *
-map_file(const char *path, size_t *size)
+map_file(const char *path, int fd, size_t *size)
 {
 	struct stat st;
 	void *data;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		log_warn("%s", path);
 		return NULL;
@@ -170,11 +172,11 @@ vm_load_kernel(struct vm *vm, uint64_t rsdp)
 	struct linux_image image = { .name = vm->config.kernel_path, .cmdline = vm->config.cmdline, .rsdp = rsdp };
 	uint64_t entry;
 
-	image.data = map_file(vm->config.kernel_path, &image.size);
+	image.data = map_file(vm->config.kernel_path, vm->config.kernel_fd, &image.size);
 	if (image.data == NULL)
 		return 0;
 	if (vm->config.initrd_path) {
-		image.initrd = map_file(vm->config.initrd_path, &image.initrd_size);
+		image.initrd = map_file(vm->config.initrd_path, vm->config.initrd_fd, &image.initrd_size);
 		if (image.initrd == NULL)
 			return 0;
 	}
@@ -320,6 +322,8 @@ vm_run_events(struct vm *vm)
 		return -1;
 	event_add(wakeup, NULL);
 	event_add(term, NULL);
+	if (vm->daemon && vm_ipc_attach(vm, ev.base) < 0)
+		return -1;
 	/* A console that is not pollable (a regular file) is simply not read. */
 	if (event_add(ev.console, NULL) < 0)
 		log_debug("console input is not pollable; ignoring it");
@@ -438,6 +442,10 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 		.ncpus = 1,
 		.console_in = STDIN_FILENO,
 		.console_out = STDOUT_FILENO,
+		.kvm_fd = -1,
+		.kernel_fd = -1,
+		.initrd_fd = -1,
+		.control_fd = -1,
 	};
 	while ((ch = getopt(argc, argv, "a:d:I:k:m:n:p:")) != -1) {
 		switch (ch) {
@@ -496,7 +504,8 @@ vm_main(int argc, char *argv[])
 	log_init("vmd -V", 1, 0);
 	signal(SIGPIPE, SIG_IGN);
 	atomic_init(&vm.exit_status, -1);
-	if (parse_standalone_args(argc, argv, &vm.config) < 0)
+	if (vm_ipc_wanted(argc, argv) ? vm_ipc_receive(&vm, argc, argv) < 0
+				       : parse_standalone_args(argc, argv, &vm.config) < 0)
 		return VM_EXIT_ERROR;
 	vm.wakeup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm.wakeup_fd < 0 || vm_build(&vm) < 0)

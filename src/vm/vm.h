@@ -59,6 +59,11 @@ struct vm_config {
 	int ndisks;
 	struct vm_tap taps[VM_CONFIG_NICS];
 	int ntaps;
+	/* Under the daemon (vm_ipc.c), opened by the parent; -1 standalone. */
+	int kvm_fd;
+	int kernel_fd;
+	int initrd_fd;
+	int control_fd; /* the socket to vmm */
 };
 
 struct vcpu {
@@ -99,6 +104,9 @@ struct vm {
 
 	int wakeup_fd;		 /* eventfd: the event thread looks at exit_status */
 	atomic_int exit_status;	 /* -1 while running */
+
+	atomic_bool pause_requested; /* vCPUs park in vm_pause_park() */
+	struct vm_daemon *daemon;    /* under the daemon only (vm_ipc.c) */
 };
 
 /* Ends the VM with status (VM_EXIT_*): the first request wins. */
