@@ -31,6 +31,7 @@ yes) in_box=1 ;;
 no) in_box= ;;
 *) if hardware_kvm; then in_box=; else in_box=1; fi ;;
 esac
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 if [ -n "$in_box" ]; then
 	BUILD=$BUILD tests/box/run-in-box bench/virtio-measure
@@ -69,7 +70,8 @@ section=$(cat <<EOS
 ## virtio devices against QEMU
 
 Produced by \`make bench\` (\`BUILD=$BUILD MB=$MB ROUNDS=$ROUNDS bench/virtio.sh\`) on $(date -u +%Y-%m-%d) in
-$elapsed s, $where. Guest: Debian's cloud kernel and the test initramfs (tests/guest/build-initrd), 512 MiB,
+$elapsed s on a host with $(nproc) CPUs (load average $load at the start: other jobs shared it, and single
+figures vary by up to 2x, hence medians), $where. Guest: Debian's cloud kernel and the test initramfs (tests/guest/build-initrd), 512 MiB,
 1 vCPU, script tests/guest/scripts/virtio-bench.sh: \`dd bs=1M count=$MB iflag=direct\` from /dev/vda,
 \`dd bs=1M count=$MB oflag=direct\` to it, and $MB MiB of zeros piped into \`nc\` to the host's tap
 address (a busybox \`nc -l\` there discards them); each three times per boot, $ROUNDS boot(s) per engine,

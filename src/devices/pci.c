@@ -31,7 +31,7 @@ struct pci_msi_route {
 struct pci_bus {
 	pthread_mutex_t lock;
 	uint32_t address;
-	struct pci_function *slots[PCI_MAX_SLOTS];
+	struct pci_function *slots[PCI_MAX_SLOTS][PCI_MAX_FUNCTIONS];
 	struct pci_function host_bridge;
 	uint64_t next_mmio; /* where the next BAR goes */
 
@@ -81,9 +81,9 @@ pci_addressed_function(struct pci_bus *bus)
 	uint32_t slot = (bus->address >> 11) & 0x1f;
 	uint32_t function = (bus->address >> 8) & 0x7;
 
-	if (!(bus->address & PCI_ENABLE) || bus_number != 0 || function != 0)
+	if (!(bus->address & PCI_ENABLE) || bus_number != 0)
 		return NULL;
-	return bus->slots[slot];
+	return bus->slots[slot][function];
 }
 
 static void
@@ -145,27 +145,48 @@ pci_assign_bars(struct vm *vm, struct pci_bus *bus, struct pci_function *fn)
 	return 0;
 }
 
+/*
+ * A slot of its own while there are free slots; after that, the next free
+ * function of a device slot, whose function 0 then says it is multi-function
+ * (a VM with every disk and interface it may have needs more than 31).
+ */
+static int
+pci_free_place(struct pci_bus *bus, int *slot, int *function)
+{
+	for (*slot = 0; *slot < PCI_MAX_SLOTS; (*slot)++)
+		if (bus->slots[*slot][0] == NULL) {
+			*function = 0;
+			return 0;
+		}
+	for (*function = 1; *function < PCI_MAX_FUNCTIONS; (*function)++)
+		for (*slot = 1; *slot < PCI_MAX_SLOTS; (*slot)++)
+			if (bus->slots[*slot][*function] == NULL)
+				return 0;
+	return -1;
+}
+
 int
 pci_add_function(struct vm *vm, struct pci_function *fn)
 {
 	struct pci_bus *bus = vm->pci;
-	int slot;
+	int slot, function;
 
-	for (slot = 0; slot < PCI_MAX_SLOTS && bus->slots[slot]; slot++)
-		;
-	if (slot == PCI_MAX_SLOTS) {
-		log_warnx("PCI: no free slot");
+	if (pci_free_place(bus, &slot, &function) < 0) {
+		log_warnx("PCI: no free slot or function");
 		return -1;
 	}
 	if (pci_assign_bars(vm, bus, fn) < 0) {
-		log_warnx("PCI: no room for the BARs of slot %d", slot);
+		log_warnx("PCI: no room for the BARs of %02x.%d", slot, function);
 		return -1;
 	}
 	fn->writable[PCI_COMMAND] = 0x07; /* I/O, memory, bus master */
 	fn->writable[PCI_COMMAND + 1] = 0x04; /* INTx disable */
 	fn->writable[PCI_INTERRUPT_LINE] = 0xff;
 	fn->slot = slot;
-	bus->slots[slot] = fn;
+	fn->function = function;
+	bus->slots[slot][function] = fn;
+	if (function > 0)
+		bus->slots[slot][0]->config[PCI_HEADER_TYPE] |= PCI_HEADER_MULTIFUNCTION;
 	return slot;
 }
 

@@ -14,6 +14,7 @@
 struct vm;
 
 #define PCI_MAX_SLOTS	   32
+#define PCI_MAX_FUNCTIONS  8
 #define PCI_CONFIG_SIZE	   256
 #define PCI_BARS	   6
 
@@ -33,6 +34,7 @@ struct vm;
 #define PCI_INTERRUPT_LINE 0x3c
 #define PCI_INTERRUPT_PIN  0x3d
 #define PCI_STATUS_CAPS	   0x10
+#define PCI_HEADER_MULTIFUNCTION 0x80
 
 struct pci_bar {
 	uint64_t size;	       /* 0: unused; a power of two of at least 4 KiB */
@@ -49,12 +51,13 @@ struct pci_function {
 	void (*config_written)(struct pci_function *fn, uint32_t offset, uint32_t len);
 	void *device;
 	int slot;
+	int function;
 };
 
 struct pci_bus;
 
 int pci_init(struct vm *vm);
-/* Adds fn in the next free slot; returns the slot or -1. */
+/* Adds fn in the next free slot (or function, when slots run out); returns the slot or -1. */
 int pci_add_function(struct vm *vm, struct pci_function *fn);
 
 /* Helpers for building config space. */
