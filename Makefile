@@ -60,11 +60,17 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libvmd-san.a
 	$(CC) $(CFLAGS) -O1 $(SAN) -I$(BUILD)/gen -Itests -o $@ $^ $(LIBS)
 unit: $(UNIT_BIN)
 
-# libFuzzer targets, built with clang against the same sources.
-FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(GEN_C)
+# libFuzzer targets, built with clang against the same sources (compiled once).
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$(BUILD)/gen -fsanitize=address,undefined
+FUZZ_OBJ    := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC) $(GEN_C))
+$(BUILD)/fuzzobj/%.o: %.c $(GEN_C)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(GEN_C) $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(BUILD)/libvmd-fuzz.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libvmd-fuzz.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 fuzz: setup $(FUZZ_BIN)
 	scripts/fuzz $(FUZZ_BIN)
 
@@ -72,7 +78,7 @@ setup:
 	scripts/setup
 
 check: setup
-	$(MAKE) all unit $(FUZZ_BIN)
+	$(MAKE) -j$$(nproc) all unit $(FUZZ_BIN)
 	tests/check
 
 demo: setup
