@@ -35,6 +35,9 @@ struct pci_bus {
 	struct pci_function host_bridge;
 	uint64_t next_mmio; /* where the next BAR goes */
 
+	pthread_mutex_t intx_lock;
+	int intx_asserted[PCI_INTX_LINES]; /* devices holding GSI 16 + i up */
+
 	pthread_mutex_t msi_lock;
 	struct pci_msi_route msi[PCI_MSI_MAX_ROUTES]; /* GSI PCI_MSI_GSI_BASE + index */
 	int msi_count;
@@ -200,6 +203,7 @@ pci_init(struct vm *vm)
 		return -1;
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->msi_lock, NULL);
+	pthread_mutex_init(&bus->intx_lock, NULL);
 	bus->next_mmio = MEM_PCI_MMIO_START;
 	vm->pci = bus;
 
@@ -220,6 +224,20 @@ pci_intx_gsi(int slot)
 {
 	/* The DSDT's _PRT: pin INTA of slot S goes to GSI 16 + S mod 8. */
 	return 16 + slot % 8;
+}
+
+void
+pci_intx_level(struct vm *vm, int gsi, bool asserted)
+{
+	struct pci_bus *bus = vm->pci;
+	int *count = &bus->intx_asserted[(gsi - 16) % PCI_INTX_LINES];
+
+	pthread_mutex_lock(&bus->intx_lock);
+	if (asserted && (*count)++ == 0)
+		vm_irq_line(vm, gsi, 1);
+	else if (!asserted && *count > 0 && --(*count) == 0)
+		vm_irq_line(vm, gsi, 0);
+	pthread_mutex_unlock(&bus->intx_lock);
 }
 
 int

@@ -66,6 +66,13 @@ void pci_config_put32(struct pci_function *fn, uint32_t offset, uint32_t value);
 
 /* The IOAPIC input (GSI) of INTA of a slot, as the DSDT's _PRT says. */
 int pci_intx_gsi(int slot);
+/*
+ * A function raises (asserted) or releases its INTx line.  The 8 lines are
+ * shared by every slot beyond the eighth, so a line stays up while any
+ * function holds it; each function reports only its own transitions.
+ */
+#define PCI_INTX_LINES 8
+void pci_intx_level(struct vm *vm, int gsi, bool asserted);
 
 /*
  * MSI through KVM's GSI routing: each vector gets a GSI of its own (with an

@@ -88,7 +88,7 @@ struct virtio_pci {
 	int gsi[VIRTIO_PCI_VECTORS];
 	int irqfd[VIRTIO_PCI_VECTORS];
 
-	/* INTx (under lock). */
+	/* INTx (under lock): the line is up while the ISR is not 0. */
 	uint8_t isr;
 	int intx_gsi;
 };
@@ -124,8 +124,9 @@ vpci_interrupt(struct virtio_device *dev, uint16_t vector, bool config_change)
 		return;
 	}
 	pthread_mutex_lock(&vp->lock);
+	if (vp->isr == 0)
+		pci_intx_level(vp->vm, vp->intx_gsi, true);
 	vp->isr |= config_change ? ISR_CONFIG : ISR_QUEUE;
-	vm_irq_line(vp->vm, vp->intx_gsi, 1);
 	pthread_mutex_unlock(&vp->lock);
 }
 
@@ -151,8 +152,9 @@ vpci_msix_update(struct virtio_pci *vp)
 	atomic_store(&vp->masked, masked);
 	if (enabled && !atomic_load(&vp->msix_enabled)) {
 		/* Leaving INTx: drop the line it may have left up. */
+		if (vp->isr)
+			pci_intx_level(vp->vm, vp->intx_gsi, false);
 		vp->isr = 0;
-		vm_irq_line(vp->vm, vp->intx_gsi, 0);
 	}
 	atomic_store(&vp->msix_enabled, enabled);
 	if (!enabled)
@@ -218,7 +220,7 @@ vpci_isr_read(struct virtio_pci *vp)
 	isr = vp->isr;
 	vp->isr = 0;
 	if (isr)
-		vm_irq_line(vp->vm, vp->intx_gsi, 0);
+		pci_intx_level(vp->vm, vp->intx_gsi, false);
 	pthread_mutex_unlock(&vp->lock);
 	return isr;
 }
