@@ -19,7 +19,8 @@
  *   boot_ns=N exit=S rss_kib=N guest_ram_kib=N overhead_kib=N mappings=N
  *
  * boot_ns is -1 when the marker never came; the exit status of bootclock
- * is then 1.  exit is the command's exit status, or 128+signal.
+ * is then 1.  exit is the command's exit status, 128+signal, or -1 when it
+ * could not be reaped (a VM stuck in the kernel ignores even SIGKILL).
  */
 #include <err.h>
 #include <errno.h>
@@ -253,10 +254,15 @@ wait_command(pid_t pid, struct console_reader *reader, const char *marker, int64
 	while ((done = waitpid(pid, &status, WNOHANG)) == 0 && now_ns() < deadline_ns)
 		usleep(10000);
 	if (done == 0) {
+		/*
+		 * A VM stuck inside KVM (seen in the nested box) may not die even
+		 * of SIGKILL: give up on it after a while rather than hang.
+		 */
 		kill(pid, SIGKILL);
-		done = waitpid(pid, &status, 0);
+		for (int i = 0; i < 1000 && (done = waitpid(pid, &status, WNOHANG)) == 0; i++)
+			usleep(10000);
 	}
-	if (done < 0)
+	if (done <= 0)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
