@@ -29,17 +29,42 @@ memory_add_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint8_t *host, uint6
 	return 0;
 }
 
+#define HUGE_PAGE_SIZE (2 * MIB)
+
+/* Trims a mapping of size + HUGE_PAGE_SIZE bytes to size bytes on a huge page boundary. */
+static void *
+align_mapping(void *mapping, uint64_t size)
+{
+	uintptr_t start = (uintptr_t)mapping;
+	uintptr_t aligned = (start + HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(HUGE_PAGE_SIZE - 1);
+
+	if (aligned > start)
+		munmap(mapping, aligned - start);
+	munmap((void *)(aligned + size), start + HUGE_PAGE_SIZE - aligned);
+	return (void *)aligned;
+}
+
 int
 memory_setup(struct vm *vm, uint64_t size)
 {
 	void *ram;
 
-	/* Shared, so that device processes could map guest RAM later. */
-	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * Private anonymous memory, 2 MiB aligned and marked for transparent
+	 * huge pages: the guest then runs on huge pages as under QEMU (shared
+	 * anonymous memory gets none with Debian's default shmem setting, which
+	 * measured up to 1.7x slower boots).  Device processes that need to map
+	 * guest RAM will want a memfd instead.
+	 */
+	ram = mmap(NULL, size + HUGE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
 	if (ram == MAP_FAILED) {
 		log_warn("cannot allocate %llu MiB of guest memory", (unsigned long long)(size / MIB));
 		return -1;
 	}
+	ram = align_mapping(ram, size);
+	if (madvise(ram, size, MADV_HUGEPAGE) < 0)
+		log_debug("guest memory: no transparent huge pages");
 	vm->ram = ram;
 	vm->ram_size = size;
 	vm->low_ram_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;
