@@ -18,7 +18,6 @@
 #include "vm/vm.h"
 #include "vm/vm_ipc.h"
 
-#define VCPU_STACK_SIZE	  (256 * 1024)
 #define APIC_LVT0	  0x350
 #define APIC_LVT1	  0x360
 #define APIC_MODE_NMI	  0x4
@@ -227,20 +226,14 @@ int
 vcpu_start(struct vcpu *vcpu)
 {
 	sigset_t all, old;
-	pthread_attr_t attr;
 	int rc;
-
-	/* A vCPU thread needs little stack; the default 8 MiB would count in the RSS with huge pages. */
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, VCPU_STACK_SIZE);
 
 	/* The thread takes every signal blocked but the kick (see vm.c). */
 	sigfillset(&all);
 	sigdelset(&all, SIGNAL_VCPU_KICK);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&vcpu->thread, &attr, vcpu_thread, vcpu);
+	rc = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		errno = rc;
 		log_warn("vCPU %d: cannot start its thread", vcpu->index);

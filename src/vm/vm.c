@@ -44,6 +44,7 @@
 #include "vm/vm_ipc.h"
 
 #define KVM_API_VERSION_EXPECTED 12
+#define THREAD_STACK_SIZE	 (256 * 1024)
 #define DEFAULT_MEMORY		 (512 * MIB)
 #define DEFAULT_CMDLINE		 "console=ttyS0 panic=-1"
 #define TSS_ADDRESS		 0xfffbd000
@@ -494,6 +495,22 @@ console_raw(int fd, struct termios *saved)
 	return 1;
 }
 
+/*
+ * vCPU and device threads need little stack.  The default 8 MiB stacks are
+ * 2 MiB aligned, so with transparent huge pages on each would cost a whole
+ * huge page of RSS.
+ */
+static void
+limit_thread_stacks(void)
+{
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);
+	pthread_setattr_default_np(&attr);
+	pthread_attr_destroy(&attr);
+}
+
 int
 vm_main(int argc, char *argv[])
 {
@@ -502,6 +519,7 @@ vm_main(int argc, char *argv[])
 	int status, restore;
 
 	log_init("vmd -V", 1, 0);
+	limit_thread_stacks();
 	signal(SIGPIPE, SIG_IGN);
 	atomic_init(&vm.exit_status, -1);
 	if (vm_ipc_wanted(argc, argv) ? vm_ipc_receive(&vm, argc, argv) < 0
