@@ -92,6 +92,11 @@ disk_copy(struct disk *src, struct disk *dst, char *err)
 		offset += run;
 	}
 	free(buf);
+	/* the copy is complete only when its metadata is on disk */
+	if (disk_flush(dst) == -1) {
+		disk_errorf(err, "%s", dst->error);
+		return -1;
+	}
 	return 0;
 src_error:
 	disk_errorf(err, "%s", src->error);

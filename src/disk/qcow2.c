@@ -3,16 +3,13 @@
  * zlib-compressed clusters) and writes them in place.
  *
  * Crash safety comes from the order of writes, not from a journal: a
- * cluster's refcount is raised before anything points at it, data is
- * written before the L2 entry that points at it, and a refcount is lowered
- * only after the last pointer to the cluster is gone.  Metadata is written
- * through as soon as it changes, so a process killed at any point leaves at
- * worst leaked clusters (refcount 1, no reference), which
- * `qemu-img check -r leaks` reclaims.  disk_flush() adds fdatasync for
- * power loss.  Between flushes the kernel may write pages back in any
- * order, so a power cut (not a kill) can leave an L2 entry on disk whose
- * refcount update is not; `qemu-img check -r all` repairs that.  A batched
- * write-back of L2 tables at flush time would close this gap.
+ * cluster's data and its raised refcount are written before anything points
+ * at it, and a refcount is lowered only after the last pointer to the
+ * cluster is gone.  L2 and L1 entries are written back in that order, with
+ * fdatasync between, by qcow2_sync() (qcow2_writeback.c), so a process
+ * killed or a machine losing power at any point leaves at worst leaked
+ * clusters (refcount 1, no reference), which `qemu-img check -r leaks`
+ * reclaims.
  *
  * New clusters always come from the end of the file, never from clusters
  * freed earlier, so a new cluster reads as zeros until written: a partial
@@ -32,63 +29,6 @@
 
 #define ALLOC_EXTENT_BYTES (2ULL << 20) /* clusters reserved per refcount update */
 #define WRITE_RUN_MAX	   512		/* clusters allocated by one step */
-
-/* Cached metadata clusters (L2 tables, refcount blocks), written through. */
-struct table_slot {
-	uint64_t offset; /* host offset; 0 when empty */
-	uint64_t last_use;
-	uint8_t *data;
-};
-
-struct table_cache {
-	struct table_slot *slot;
-	unsigned count;
-	unsigned last; /* the slot hit last: most lookups repeat */
-	uint64_t clock;
-};
-
-enum extent_kind {
-	EXTENT_UNALLOCATED, /* read from the backing file, or zeros */
-	EXTENT_ZERO,
-	EXTENT_DATA,
-	EXTENT_COMPRESSED,
-};
-
-struct extent {
-	enum extent_kind kind;
-	uint64_t len;
-	uint64_t host;	/* EXTENT_DATA: host offset of the first byte */
-	uint64_t entry; /* EXTENT_COMPRESSED: the L2 entry */
-};
-
-struct qcow2 {
-	struct disk disk;
-	struct qcow2_header h;
-	uint64_t cluster_size;
-	unsigned cluster_bits;
-	unsigned l2_bits; /* log2 of the entries in one L2 table */
-	uint64_t l2_entries;
-	uint64_t *l1;	      /* host byte order */
-	uint64_t *reftable;   /* host byte order; only when writable */
-	uint64_t reftable_entries;
-	uint64_t refblock_entries;
-	uint64_t refcount_max;
-	unsigned csize_shift;
-	uint64_t csize_mask;
-	uint64_t coffset_mask;
-	struct table_cache l2_cache;
-	struct table_cache refblock_cache;
-	uint8_t *head, *tail;  /* partial clusters of a write */
-	uint8_t *compressed;   /* one compressed cluster as stored */
-	uint8_t *inflated;     /* the cluster decompressed last */
-	uint64_t inflated_entry;
-	z_stream zs;
-	int zs_ready;
-	uint64_t alloc_next;	/* first cluster never handed out */
-	uint64_t reserve_start; /* [reserve_start, alloc_next): counted, unused */
-	uint64_t used_end;	/* end of the last cluster handed out */
-	uint64_t skipped;	/* counted clusters found past the end */
-};
 
 static inline uint64_t
 min64(uint64_t a, uint64_t b)
@@ -131,7 +71,7 @@ cache_free(struct table_cache *c)
 /*
  * Returns the cached table at host offset, reading it on a miss (or zero
  * filling it when the cluster is new).  The pointer is valid until the
- * next lookup in the same cache.
+ * next lookup in the same cache.  A miss in the L2 cache may sync.
  */
 static uint8_t *
 table_get(struct qcow2 *q, struct table_cache *c, uint64_t offset, int fresh,
@@ -160,7 +100,12 @@ table_get(struct qcow2 *q, struct table_cache *c, uint64_t offset, int fresh,
 		if (slot->last_use < victim->last_use)
 			victim = slot;
 	}
+	/* A dirty L2 table leaves the cache only through an ordered sync. */
+	if (victim->dirty_hi > victim->dirty_lo && qcow2_sync(q) == -1)
+		return NULL;
 	victim->offset = 0;
+	victim->dirty_lo = victim->dirty_hi = 0;
+	victim->fresh = 0;
 	if (fresh) {
 		memset(victim->data, 0, q->cluster_size);
 	} else {
@@ -192,8 +137,8 @@ cache_forget(struct table_cache *c, uint64_t offset)
 			c->slot[i].offset = 0;
 }
 
-static int
-write_meta(struct qcow2 *q, const void *buf, size_t len, uint64_t offset,
+int
+qcow2_write_meta(struct qcow2 *q, const void *buf, size_t len, uint64_t offset,
     const char *what)
 {
 	if (disk_pwrite_full(q->disk.fd, buf, len, offset) == -1) {
@@ -330,7 +275,7 @@ refcount_change(struct qcow2 *q, uint64_t host, uint64_t count, int delta)
 				    q->refblock_entries + i) << q->cluster_bits),
 				    delta < 0 ? "drop below zero" : "overflow");
 				if (hi > lo)
-					write_meta(q, block + lo, hi - lo,
+					qcow2_write_meta(q, block + lo, hi - lo,
 					    block_offset + lo, "refcount block");
 				return -1;
 			}
@@ -340,7 +285,7 @@ refcount_change(struct qcow2 *q, uint64_t host, uint64_t count, int delta)
 			if (at + refcount_entry_bytes(q) > hi)
 				hi = at + refcount_entry_bytes(q);
 		}
-		if (write_meta(q, block + lo, hi - lo, block_offset + lo,
+		if (qcow2_write_meta(q, block + lo, hi - lo, block_offset + lo,
 		    "refcount block") == -1)
 			return -1;
 		cluster += n;
@@ -354,7 +299,7 @@ set_reftable_entry(struct qcow2 *q, uint64_t region, uint64_t offset)
 	uint8_t be[8];
 
 	be64_put(be, offset);
-	if (write_meta(q, be, 8, q->h.reftable_offset + region * 8,
+	if (qcow2_write_meta(q, be, 8, q->h.reftable_offset + region * 8,
 	    "refcount table") == -1)
 		return -1;
 	q->reftable[region] = offset;
@@ -460,7 +405,7 @@ grow_reftable(struct qcow2 *q, uint64_t region)
 	}
 	for (uint64_t i = 0; i < entries; i++)
 		be64_put(meta + i * 8, table[i]);
-	if (write_meta(q, meta, (table_clusters + blocks) * cs,
+	if (qcow2_write_meta(q, meta, (table_clusters + blocks) * cs,
 	    first << q->cluster_bits, "refcount table") == -1)
 		goto out;
 	for (uint64_t c = first; c < end; c++) {
@@ -473,7 +418,7 @@ grow_reftable(struct qcow2 *q, uint64_t region)
 	}
 	be64_put(hdr, first << q->cluster_bits);
 	be32_put(hdr + 8, (uint32_t)table_clusters);
-	if (write_meta(q, hdr, sizeof(hdr), QH_REFTABLE_OFFSET, "header") == -1)
+	if (qcow2_write_meta(q, hdr, sizeof(hdr), QH_REFTABLE_OFFSET, "header") == -1)
 		goto out;
 	free(q->reftable);
 	q->reftable = table;
@@ -484,6 +429,11 @@ grow_reftable(struct qcow2 *q, uint64_t region)
 	q->alloc_next = end << q->cluster_bits;
 	q->reserve_start = q->alloc_next;
 	note_used(q, q->alloc_next);
+	/* the old table is freed only once the header no longer names it */
+	if (fdatasync(q->disk.fd) == -1) {
+		disk_seterror(&q->disk, errno, "flush");
+		goto out;
+	}
 	rc = refcount_change(q, old_offset, old_clusters, -1);
 out:
 	free(table);
@@ -516,7 +466,7 @@ create_refblock(struct qcow2 *q, uint64_t region)
 	}
 	if (at_cluster / rbe == region)
 		refcount_entry_set(q, block, at_cluster % rbe, 1);
-	rc = write_meta(q, block, q->cluster_size, at, "refcount block");
+	rc = qcow2_write_meta(q, block, q->cluster_size, at, "refcount block");
 	free(block);
 	if (rc == -1)
 		return -1;
@@ -525,6 +475,11 @@ create_refblock(struct qcow2 *q, uint64_t region)
 	q->alloc_next = at + q->cluster_size;
 	q->reserve_start = q->alloc_next;
 	note_used(q, q->alloc_next);
+	/* the block must be durable before the table points at it */
+	if (fdatasync(q->disk.fd) == -1) {
+		disk_seterror(&q->disk, errno, "flush");
+		return -1;
+	}
 	return set_reftable_entry(q, region, at);
 }
 
@@ -868,8 +823,8 @@ read_cluster(struct qcow2 *q, uint64_t entry, uint64_t guest, uint8_t *buf)
 }
 
 /* Frees what an L2 entry that is no longer referenced pointed at. */
-static int
-free_entry(struct qcow2 *q, uint64_t entry, int punch)
+int
+qcow2_free_entry(struct qcow2 *q, uint64_t entry, int punch)
 {
 	enum extent_kind kind;
 	uint64_t host, value;
@@ -905,7 +860,7 @@ l2_table_for_write(struct qcow2 *q, uint64_t offset, uint64_t *l2_offset)
 {
 	uint64_t index = offset >> (q->cluster_bits + q->l2_bits);
 	uint64_t entry = q->l1[index], value;
-	uint8_t *l2, be[8];
+	uint8_t *l2;
 
 	*l2_offset = entry & QCOW2_OFFSET_MASK;
 	if (*l2_offset != 0) {
@@ -925,13 +880,12 @@ l2_table_for_write(struct qcow2 *q, uint64_t offset, uint64_t *l2_offset)
 	if ((*l2_offset = alloc_clusters(q, 1)) == 0)
 		return NULL;
 	l2 = table_get(q, &q->l2_cache, *l2_offset, 1, "L2 table");
-	if (l2 == NULL ||
-	    write_meta(q, l2, q->cluster_size, *l2_offset, "L2 table") == -1)
+	if (l2 == NULL)
 		return NULL;
-	be64_put(be, *l2_offset | QCOW2_OFLAG_COPIED);
-	if (write_meta(q, be, 8, q->h.l1_offset + index * 8, "L1 table") == -1)
-		return NULL;
+	/* both reach the file at the next sync, the table first */
+	qcow2_l2_fresh(q, l2);
 	q->l1[index] = *l2_offset | QCOW2_OFLAG_COPIED;
+	qcow2_l1_dirty(q, index);
 	return l2;
 }
 
@@ -988,21 +942,21 @@ pwritev_full(struct qcow2 *q, struct iovec *iov, int count, uint64_t offset)
 
 /*
  * Writes len bytes at guest offset into count new clusters that replace
- * the entries from slot on: data first, then the L2 entries, then the old
- * clusters are freed.
+ * the entries from slot on.  The data is written now; the L2 entries change
+ * in the cache and the old clusters are freed at the next sync, in that
+ * order (qcow2_writeback.c).
  */
 static int
-write_allocating(struct qcow2 *q, uint8_t *l2, uint64_t l2_offset,
-    uint64_t slot, uint64_t count, const uint8_t *buf, uint64_t len,
+write_allocating(struct qcow2 *q, uint8_t *l2, uint64_t slot, uint64_t count, const uint8_t *buf, uint64_t len,
     uint64_t offset)
 {
 	uint64_t cs = q->cluster_size, in = offset & (cs - 1);
-	uint64_t guest = offset - in, host, old[WRITE_RUN_MAX];
+	uint64_t guest = offset - in, host;
 	uint64_t head_len = min64(cs - in, len), tail_len;
 	uint64_t first = l2_get(l2, slot), last = l2_get(l2, slot + count - 1);
 	uint64_t start;
 	struct iovec iov[3];
-	int n = 0, rc = 0;
+	int n = 0;
 
 	if ((host = alloc_clusters(q, count)) == 0)
 		return -1;
@@ -1039,22 +993,14 @@ write_allocating(struct qcow2 *q, uint8_t *l2, uint64_t l2_offset,
 	if (pwritev_full(q, iov, n, start) == -1)
 		return -1;
 
+	/* the entries reach the file at the next sync, after the data */
 	for (uint64_t k = 0; k < count; k++) {
-		old[k] = l2_get(l2, slot + k);
+		qcow2_defer_free(q, l2_get(l2, slot + k), 0);
 		be64_put(l2 + (slot + k) * 8, (host + k * cs) |
 		    QCOW2_OFLAG_COPIED);
 	}
-	if (write_meta(q, l2 + slot * 8, count * 8, l2_offset + slot * 8,
-	    "L2 table") == -1) {
-		/* the cache must match the file */
-		for (uint64_t k = 0; k < count; k++)
-			be64_put(l2 + (slot + k) * 8, old[k]);
-		return -1;
-	}
-	for (uint64_t k = 0; k < count; k++)
-		if (free_entry(q, old[k], 0) == -1)
-			rc = -1;
-	return rc;
+	qcow2_l2_dirty(q, l2, slot, count);
+	return 0;
 }
 
 static int
@@ -1073,7 +1019,8 @@ qcow2_write(struct disk *disk, const void *buf, size_t len, uint64_t offset)
 		enum extent_kind kind;
 		uint8_t *l2;
 
-		if ((l2 = l2_table_for_write(q, offset, &l2_offset)) == NULL)
+		if (qcow2_sync_if_backlogged(q) == -1 ||
+		    (l2 = l2_table_for_write(q, offset, &l2_offset)) == NULL)
 			return -1;
 		slot = (offset >> q->cluster_bits) & (q->l2_entries - 1);
 		if (write_class(q, l2_get(l2, slot), &class) == -1)
@@ -1101,7 +1048,7 @@ qcow2_write(struct disk *disk, const void *buf, size_t len, uint64_t offset)
 				    "offset %llu", (unsigned long long)(base + in));
 				return -1;
 			}
-		} else if (write_allocating(q, l2, l2_offset, slot, count, p,
+		} else if (write_allocating(q, l2, slot, count, p,
 		    done, offset) == -1) {
 			return -1;
 		}
@@ -1114,8 +1061,8 @@ qcow2_write(struct disk *disk, const void *buf, size_t len, uint64_t offset)
 
 /* Makes the file cover every cluster handed out (qemu-img check wants
  * metadata and data inside the file). */
-static int
-extend_file(struct qcow2 *q)
+int
+qcow2_extend_file(struct qcow2 *q)
 {
 	struct stat st;
 
@@ -1134,15 +1081,19 @@ extend_file(struct qcow2 *q)
 static int
 qcow2_flush(struct disk *disk)
 {
-	struct qcow2 *q = to_qcow2(disk);
+	return qcow2_sync(to_qcow2(disk));
+}
 
-	if (extend_file(q) == -1)
-		return -1;
-	if (fdatasync(disk->fd) == -1) {
-		disk_seterror(disk, errno, "flush");
-		return -1;
+/* The old clusters are freed (and punched) after the next sync. */
+static void
+discard_entries(struct qcow2 *q, uint8_t *l2, uint64_t slot, uint64_t count,
+    uint64_t replacement)
+{
+	for (uint64_t k = 0; k < count; k++) {
+		qcow2_defer_free(q, l2_get(l2, slot + k), 1);
+		be64_put(l2 + (slot + k) * 8, replacement);
 	}
-	return 0;
+	qcow2_l2_dirty(q, l2, slot, count);
 }
 
 /* Drops whole clusters in the range; partial clusters keep their data. */
@@ -1153,7 +1104,6 @@ qcow2_discard(struct disk *disk, uint64_t offset, uint64_t len)
 	uint64_t cs = q->cluster_size, end = offset + len;
 	uint64_t span = 1ULL << (q->cluster_bits + q->l2_bits);
 	uint64_t replacement;
-	int rc = 0;
 
 	if (end == disk->size)
 		end = (end + cs - 1) & ~(cs - 1);
@@ -1169,36 +1119,22 @@ qcow2_discard(struct disk *disk, uint64_t offset, uint64_t len)
 		uint64_t stop = min64(end, (offset & ~(span - 1)) + span);
 		uint64_t slot = (offset >> q->cluster_bits) & (q->l2_entries - 1);
 		uint64_t count = (stop - offset) >> q->cluster_bits;
-		uint64_t old[WRITE_RUN_MAX], l2_offset;
 		uint8_t *l2;
 		int missing;
 
 		if (count > WRITE_RUN_MAX)
 			count = WRITE_RUN_MAX;
+		if (qcow2_sync_if_backlogged(q) == -1)
+			return -1;
 		l2 = l2_table(q, offset, &missing);
 		if (l2 == NULL && !missing)
 			return -1;
 		if (l2 != NULL && q->l1[offset >> (q->cluster_bits +
-		    q->l2_bits)] & QCOW2_OFLAG_COPIED) {
-			l2_offset = q->l1[offset >> (q->cluster_bits +
-			    q->l2_bits)] & QCOW2_OFFSET_MASK;
-			for (uint64_t k = 0; k < count; k++) {
-				old[k] = l2_get(l2, slot + k);
-				be64_put(l2 + (slot + k) * 8, replacement);
-			}
-			if (write_meta(q, l2 + slot * 8, count * 8,
-			    l2_offset + slot * 8, "L2 table") == -1) {
-				for (uint64_t k = 0; k < count; k++)
-					be64_put(l2 + (slot + k) * 8, old[k]);
-				return -1;
-			}
-			for (uint64_t k = 0; k < count; k++)
-				if (free_entry(q, old[k], 1) == -1)
-					rc = -1;
-		}
+		    q->l2_bits)] & QCOW2_OFLAG_COPIED)
+			discard_entries(q, l2, slot, count, replacement);
 		offset += count << q->cluster_bits;
 	}
-	return rc;
+	return 0;
 }
 
 static void
@@ -1207,8 +1143,9 @@ qcow2_close(struct disk *disk)
 	struct qcow2 *q = to_qcow2(disk);
 
 	if (disk->writable && q->reftable != NULL) {
+		(void)qcow2_sync(q);
 		(void)release_reserve(q);
-		(void)extend_file(q);
+		(void)qcow2_extend_file(q);
 	}
 	if (q->zs_ready)
 		inflateEnd(&q->zs);
@@ -1220,6 +1157,7 @@ qcow2_close(struct disk *disk)
 	free(q->tail);
 	free(q->compressed);
 	free(q->inflated);
+	free(q->pending);
 	close(disk->fd);
 	free(q);
 }

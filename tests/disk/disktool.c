@@ -218,6 +218,9 @@ cmd_hammer(const char *image, uint64_t seed)
 		} else if (disk_write(disk, buf, len, off) == -1) {
 			die_disk(disk);
 		}
+		/* as a guest does: a kill then loses only what came after */
+		if (rng() % 8 == 0 && disk_flush(disk) == -1)
+			die_disk(disk);
 	}
 	return 0;
 }
