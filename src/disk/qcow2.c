@@ -174,8 +174,8 @@ refcount_entry_get(const struct qcow2 *q, const uint8_t *block, uint64_t i)
 }
 
 /* Sets entry i; returns the offset of the byte it changed in the block. */
-static size_t
-refcount_entry_set(const struct qcow2 *q, uint8_t *block, uint64_t i,
+size_t
+qcow2_refcount_set(const struct qcow2 *q, uint8_t *block, uint64_t i,
     uint64_t value)
 {
 	unsigned order = q->h.refcount_order;
@@ -279,7 +279,7 @@ refcount_change(struct qcow2 *q, uint64_t host, uint64_t count, int delta)
 					    block_offset + lo, "refcount block");
 				return -1;
 			}
-			at = refcount_entry_set(q, block, i, v + (uint64_t)(int64_t)delta);
+			at = qcow2_refcount_set(q, block, i, v + (uint64_t)(int64_t)delta);
 			if (at < lo)
 				lo = at;
 			if (at + refcount_entry_bytes(q) > hi)
@@ -399,7 +399,7 @@ grow_reftable(struct qcow2 *q, uint64_t region)
 			}
 			uint64_t block_index = (table[g] >> q->cluster_bits) -
 			    (first + table_clusters);
-			refcount_entry_set(q, block_data + block_index * cs,
+			qcow2_refcount_set(q, block_data + block_index * cs,
 			    c % rbe, 1);
 		}
 	}
@@ -465,7 +465,7 @@ create_refblock(struct qcow2 *q, uint64_t region)
 		return -1;
 	}
 	if (at_cluster / rbe == region)
-		refcount_entry_set(q, block, at_cluster % rbe, 1);
+		qcow2_refcount_set(q, block, at_cluster % rbe, 1);
 	rc = qcow2_write_meta(q, block, q->cluster_size, at, "refcount block");
 	free(block);
 	if (rc == -1)
@@ -1230,9 +1230,11 @@ check_writable(struct qcow2 *q, const char *name, char *err)
 	if (h->incompatible & QCOW2_INCOMPAT_CORRUPT)
 		OPEN_FAIL("is marked corrupt: repair it with qemu-img check "
 		    "-r all");
-	if (h->incompatible & QCOW2_INCOMPAT_DIRTY)
-		OPEN_FAIL("refcounts are not up to date (lazy refcounts, "
-		    "dirty bit set): repair it with qemu-img check -r all");
+	/* Lazy refcounts left stale by a writer that did not close: count
+	 * again, as qemu-img check -r all would.  Read-only use needs none. */
+	if ((h->incompatible & QCOW2_INCOMPAT_DIRTY) &&
+	    qcow2_repair_refcounts(q, name, err) == -1)
+		goto fail;
 	if (h->reftable_clusters == 0 ||
 	    (h->reftable_offset & (cs - 1)) != 0 ||
 	    (uint64_t)h->reftable_clusters * cs > QCOW2_MAX_REFTABLE_BYTES)

@@ -90,6 +90,7 @@ qcow2_parse_header(int fd, const char *name, struct qcow2_header *h,
 	h->reftable_offset = be64_get(fixed + QH_REFTABLE_OFFSET);
 	h->reftable_clusters = be32_get(fixed + QH_REFTABLE_CLUSTERS);
 	h->snapshot_count = be32_get(fixed + QH_SNAPSHOT_COUNT);
+	h->snapshot_offset = be64_get(fixed + QH_SNAPSHOT_OFFSET);
 	if (h->version == 3) {
 		h->incompatible = be64_get(fixed + QH_INCOMPATIBLE);
 		h->compatible = be64_get(fixed + QH_COMPATIBLE);

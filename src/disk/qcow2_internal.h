@@ -27,6 +27,7 @@ struct qcow2_header {
 	uint64_t reftable_offset;
 	uint32_t reftable_clusters;
 	uint32_t snapshot_count;
+	uint64_t snapshot_offset;
 	uint64_t incompatible;
 	uint64_t compatible;
 	uint64_t autoclear;
@@ -117,6 +118,11 @@ int qcow2_write_meta(struct qcow2 *q, const void *buf, size_t len,
     uint64_t offset, const char *what);
 int qcow2_extend_file(struct qcow2 *q);
 int qcow2_free_entry(struct qcow2 *q, uint64_t entry, int punch);
+size_t qcow2_refcount_set(const struct qcow2 *q, uint8_t *block, uint64_t i,
+    uint64_t value);
+
+/* qcow2_repair.c: refcounts counted again from the tables, dirty bit cleared */
+int qcow2_repair_refcounts(struct qcow2 *q, const char *name, char *err);
 
 /* qcow2_writeback.c: ordered write-back of L2 tables and the L1 table */
 void qcow2_l2_dirty(struct qcow2 *q, const uint8_t *l2, uint64_t first,
