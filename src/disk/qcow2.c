@@ -11,6 +11,10 @@
  * clusters (refcount 1, no reference), which `qemu-img check -r leaks`
  * reclaims.
  *
+ * Internal snapshots share L2 tables and data clusters with the image
+ * (refcount above 1, no COPIED flag): a write copies the shared L2 table,
+ * then the shared cluster, and drops one reference from each.
+ *
  * New clusters always come from the end of the file, never from clusters
  * freed earlier, so a new cluster reads as zeros until written: a partial
  * write to a cluster without older content needs no copy-on-write.
@@ -854,39 +858,64 @@ qcow2_free_entry(struct qcow2 *q, uint64_t entry, int punch)
 	return 0;
 }
 
-/* The L2 table for a write at offset, allocating it if there is none. */
+/*
+ * A new L2 table in place of L1 entry index, empty or (copy-on-write of a
+ * table that a snapshot shares) a copy of the table at old.  The table and
+ * the L1 entry reach the file at the next sync, the table first; the old
+ * table loses this reference after that.
+ */
 static uint8_t *
-l2_table_for_write(struct qcow2 *q, uint64_t offset, uint64_t *l2_offset)
+l2_table_new(struct qcow2 *q, uint64_t index, uint64_t old,
+    uint64_t *l2_offset)
 {
-	uint64_t index = offset >> (q->cluster_bits + q->l2_bits);
-	uint64_t entry = q->l1[index], value;
 	uint8_t *l2;
 
-	*l2_offset = entry & QCOW2_OFFSET_MASK;
-	if (*l2_offset != 0) {
-		if (!(entry & QCOW2_OFLAG_COPIED)) {
-			if (refcount_get(q, *l2_offset, &value) == -1)
-				return NULL;
-			if (value != 1) {
-				disk_seterror(&q->disk, 0, "L2 table at %llu "
-				    "is shared (refcount %llu)",
-				    (unsigned long long)*l2_offset,
-				    (unsigned long long)value);
-				return NULL;
-			}
-		}
-		return table_get(q, &q->l2_cache, *l2_offset, 0, "L2 table");
+	if (old != 0) {
+		/* q->head is free: a write uses it only once it has a table */
+		if ((l2 = table_get(q, &q->l2_cache, old, 0, "L2 table")) == NULL)
+			return NULL;
+		memcpy(q->head, l2, q->cluster_size);
 	}
 	if ((*l2_offset = alloc_clusters(q, 1)) == 0)
 		return NULL;
 	l2 = table_get(q, &q->l2_cache, *l2_offset, 1, "L2 table");
 	if (l2 == NULL)
 		return NULL;
-	/* both reach the file at the next sync, the table first */
+	if (old != 0)
+		memcpy(l2, q->head, q->cluster_size);
 	qcow2_l2_fresh(q, l2);
 	q->l1[index] = *l2_offset | QCOW2_OFLAG_COPIED;
 	qcow2_l1_dirty(q, index);
+	if (old != 0)
+		qcow2_defer_free(q, old, 0);
 	return l2;
+}
+
+/* The L2 table for a write at offset, made or copied if need be. */
+static uint8_t *
+l2_table_for_write(struct qcow2 *q, uint64_t offset, uint64_t *l2_offset)
+{
+	uint64_t index = offset >> (q->cluster_bits + q->l2_bits);
+	uint64_t entry = q->l1[index], value;
+
+	*l2_offset = entry & QCOW2_OFFSET_MASK;
+	if (*l2_offset == 0)
+		return l2_table_new(q, index, 0, l2_offset);
+	if (!(entry & QCOW2_OFLAG_COPIED)) {
+		if (refcount_get(q, *l2_offset, &value) == -1)
+			return NULL;
+		if (value == 0) {
+			disk_seterror(&q->disk, 0, "L2 table at %llu has "
+			    "refcount 0 (corrupt image)",
+			    (unsigned long long)*l2_offset);
+			return NULL;
+		}
+		if (value > 1) /* shared with a snapshot */
+			return l2_table_new(q, index, *l2_offset, l2_offset);
+		q->l1[index] |= QCOW2_OFLAG_COPIED;
+		qcow2_l1_dirty(q, index);
+	}
+	return table_get(q, &q->l2_cache, *l2_offset, 0, "L2 table");
 }
 
 enum write_class { WRITE_IN_PLACE, WRITE_ALLOCATE };
@@ -1224,9 +1253,6 @@ check_writable(struct qcow2 *q, const char *name, char *err)
 	uint64_t cs = q->cluster_size;
 	uint8_t be[8];
 
-	if (h->snapshot_count != 0)
-		OPEN_FAIL("has %u internal snapshots: only read-only use is "
-		    "supported", h->snapshot_count);
 	if (h->incompatible & QCOW2_INCOMPAT_CORRUPT)
 		OPEN_FAIL("is marked corrupt: repair it with qemu-img check "
 		    "-r all");
