@@ -68,6 +68,7 @@ static void
 read_around(struct disk *disk)
 {
 	static uint8_t buf[1 << 16];
+	struct disk_mapping m;
 	uint64_t run;
 
 	for (uint64_t i = 0; i < 48; i++) {
@@ -80,7 +81,31 @@ read_around(struct disk *disk)
 			len = (size_t)(disk->size - off);
 		(void)disk_read(disk, buf, len, off);
 		(void)disk_block_status(disk, off, disk->size - off, &run);
+		(void)disk_map(disk, off, disk->size - off, &m);
 	}
+}
+
+/* vmctl create -i: copy a small image into a raw one (mapped reads). */
+static void
+copy_out(struct disk *src)
+{
+	char err[DISK_ERROR_MAX];
+	struct disk *dst;
+	int fd;
+
+	if (src->size > (8 << 20) ||
+	    (fd = memfd_create("copy", MFD_CLOEXEC)) == -1)
+		return;
+	if (ftruncate(fd, (off_t)src->size) == -1) {
+		close(fd);
+		return;
+	}
+	if ((dst = raw_open_fd(fd, "copy.raw", 1, err)) == NULL) {
+		close(fd);
+		return;
+	}
+	(void)disk_copy(src, dst, err);
+	disk_close(dst);
 }
 
 static void
@@ -113,6 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((disk = open_image(data, size, 0)) != NULL) {
 		read_around(disk);
+		copy_out(disk);
 		disk_close(disk);
 	}
 	if ((disk = open_image(data, size, 1)) != NULL) {

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define COPY_CHUNK (4ULL << 20)
 #define COPY_GRAIN (64ULL << 10) /* zeros are skipped at this granularity */
@@ -52,6 +55,67 @@ write_nonzero(struct disk *dst, const uint8_t *buf, uint64_t len,
 }
 
 /*
+ * Copies a range that lies as-is in a source file straight from that
+ * file's pages: the kernel copies the data once (into dst) instead of twice
+ * (out to a buffer, then into dst).  Returns 1, without copying, when the
+ * range is not wholly inside the file (a short or hostile image reads zeros
+ * there, which disk_read provides).
+ */
+static int
+copy_mapped(struct disk *dst, const struct disk_mapping *m, uint64_t offset,
+    struct disk **failed)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = m->host & ~(page - 1), skip = m->host - start;
+	struct stat st;
+	uint8_t *p;
+	int rc;
+
+	if (fstat(m->fd, &st) == -1 || m->host + m->len > (uint64_t)st.st_size)
+		return 1;
+	p = mmap(NULL, skip + m->len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+	    m->fd, (off_t)start);
+	if (p == MAP_FAILED)
+		return 1;
+	rc = write_nonzero(dst, p + skip, m->len, offset);
+	munmap(p, skip + m->len);
+	if (rc == -1)
+		*failed = dst;
+	return rc;
+}
+
+/* Copies len bytes of data from offset; *failed names the disk at fault. */
+static int
+copy_data(struct disk *src, struct disk *dst, uint8_t *buf, uint64_t len,
+    uint64_t offset, struct disk **failed)
+{
+	struct disk_mapping m;
+	int rc;
+
+	while (len > 0) {
+		*failed = src;
+		if ((rc = disk_map(src, offset, len, &m)) == -1)
+			return -1;
+		if (m.len == 0 || m.len > len)
+			m.len = len;
+		if (rc == 1 && (rc = copy_mapped(dst, &m, offset, failed)) <= 0) {
+			if (rc == -1)
+				return -1;
+		} else {
+			*failed = src;
+			if (disk_read(src, buf, m.len, offset) == -1)
+				return -1;
+			*failed = dst;
+			if (write_nonzero(dst, buf, m.len, offset) == -1)
+				return -1;
+		}
+		offset += m.len;
+		len -= m.len;
+	}
+	return 0;
+}
+
+/*
  * Copies src onto dst, which must be new (reading zeros) and at least as
  * large.  Returns 0, or -1 with the message in err.
  */
@@ -59,6 +123,7 @@ int
 disk_copy(struct disk *src, struct disk *dst, char *err)
 {
 	uint64_t offset = 0, run;
+	struct disk *failed = src;
 	uint8_t *buf;
 	int status;
 
@@ -77,30 +142,25 @@ disk_copy(struct disk *src, struct disk *dst, char *err)
 		if (len > COPY_CHUNK)
 			len = COPY_CHUNK;
 		status = disk_block_status(src, offset, len, &run);
+		failed = src;
 		if (status == -1)
-			goto src_error;
+			goto fail;
 		if (run == 0 || run > len)
 			run = len;
-		if (status == DISK_STATUS_DATA) {
-			if (disk_read(src, buf, run, offset) == -1)
-				goto src_error;
-			if (write_nonzero(dst, buf, run, offset) == -1) {
-				disk_errorf(err, "%s", dst->error);
-				goto fail;
-			}
-		}
+		if (status == DISK_STATUS_DATA &&
+		    copy_data(src, dst, buf, run, offset, &failed) == -1)
+			goto fail;
 		offset += run;
 	}
 	free(buf);
 	/* the copy is complete only when its metadata is on disk */
-	if (disk_flush(dst) == -1) {
-		disk_errorf(err, "%s", dst->error);
-		return -1;
-	}
+	failed = dst;
+	if (disk_flush(dst) == -1)
+		goto fail_flushed;
 	return 0;
-src_error:
-	disk_errorf(err, "%s", src->error);
 fail:
 	free(buf);
+fail_flushed:
+	disk_errorf(err, "%s", failed->error);
 	return -1;
 }

@@ -218,6 +218,19 @@ disk_block_status(struct disk *disk, uint64_t offset, uint64_t len,
 	return disk->ops->block_status(disk, offset, len, run);
 }
 
+int
+disk_map(struct disk *disk, uint64_t offset, uint64_t len,
+    struct disk_mapping *m)
+{
+	m->fd = -1;
+	m->len = len;
+	if (disk_check_range(disk, len, offset) == -1)
+		return -1;
+	if (len == 0 || disk->ops->map == NULL)
+		return 0;
+	return disk->ops->map(disk, offset, len, m);
+}
+
 void
 disk_close(struct disk *disk)
 {
@@ -500,6 +513,16 @@ unknown:
 	return DISK_STATUS_DATA;
 }
 
+static int
+raw_map(struct disk *disk, uint64_t offset, uint64_t len,
+    struct disk_mapping *m)
+{
+	m->fd = disk->fd;
+	m->host = offset;
+	m->len = len;
+	return 1;
+}
+
 static void
 raw_close(struct disk *disk)
 {
@@ -513,6 +536,7 @@ static const struct disk_ops raw_ops = {
 	.flush = raw_flush,
 	.discard = raw_discard,
 	.block_status = raw_block_status,
+	.map = raw_map,
 	.close = raw_close,
 };
 

@@ -33,6 +33,13 @@ enum disk_status {
 	DISK_STATUS_ZERO = 2, /* reads as zeros without touching data */
 };
 
+/* Where a range of the disk lies as-is in a file (disk_map). */
+struct disk_mapping {
+	int fd;
+	uint64_t host; /* file offset of the range's first byte */
+	uint64_t len;  /* how far the answer holds from the range's start */
+};
+
 /* One open layer of an image chain; layer 0 is the image itself. */
 struct disk_layer {
 	int fd;
@@ -56,6 +63,8 @@ struct disk_ops {
 	int (*discard)(struct disk *, uint64_t offset, uint64_t len);
 	int (*block_status)(struct disk *, uint64_t offset, uint64_t len,
 	    uint64_t *run);
+	int (*map)(struct disk *, uint64_t offset, uint64_t len,
+	    struct disk_mapping *);
 	void (*close)(struct disk *);
 };
 
@@ -101,6 +110,13 @@ int disk_discard(struct disk *disk, uint64_t offset, uint64_t len);
 /* Returns enum disk_status for offset; *run is how far that status holds. */
 int disk_block_status(struct disk *disk, uint64_t offset, uint64_t len,
     uint64_t *run);
+/*
+ * Returns 1 when the first m->len bytes from offset lie unchanged in the
+ * file m->fd from m->host on (a copy may take them from there), 0 when the
+ * first m->len bytes must be read with disk_read, -1 on error.
+ */
+int disk_map(struct disk *disk, uint64_t offset, uint64_t len,
+    struct disk_mapping *m);
 void disk_close(struct disk *disk);
 
 /* Copies src's content onto dst, a new disk at least as large. */

@@ -795,6 +795,34 @@ qcow2_block_status(struct disk *disk, uint64_t offset, uint64_t len,
 	}
 }
 
+/* Data clusters lie as-is in the file, unallocated ones in the backing
+ * file; zero and compressed clusters must be read. */
+static int
+qcow2_map(struct disk *disk, uint64_t offset, uint64_t len,
+    struct disk_mapping *m)
+{
+	struct qcow2 *q = to_qcow2(disk);
+	struct disk *b = disk->backing;
+	struct extent x;
+	int rc;
+
+	if (map_extent(q, offset, len, &x) == -1)
+		return -1;
+	m->len = x.len;
+	if (x.kind == EXTENT_DATA) {
+		m->fd = disk->fd;
+		m->host = x.host;
+		return 1;
+	}
+	if (x.kind != EXTENT_UNALLOCATED || b == NULL || offset >= b->size ||
+	    b->ops->map == NULL)
+		return 0;
+	rc = b->ops->map(b, offset, min64(x.len, b->size - offset), m);
+	if (rc == -1)
+		disk_seterror(disk, 0, "%s", b->error);
+	return rc;
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 /* Whether the cluster an entry maps reads as zeros (no copy needed). */
@@ -1197,6 +1225,7 @@ static const struct disk_ops qcow2_ops = {
 	.flush = qcow2_flush,
 	.discard = qcow2_discard,
 	.block_status = qcow2_block_status,
+	.map = qcow2_map,
 	.close = qcow2_close,
 };
 
