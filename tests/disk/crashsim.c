@@ -1,7 +1,7 @@
 /*
  * Power-loss simulation for the qcow2 engine.
  *
- *   crashsim DIR CLUSTER_BITS SEED OPS
+ *   crashsim DIR CLUSTER_BITS SEED OPS [snapshot]
  *
  * Makes DIR/img.qcow2 over a raw backing file, runs OPS random guest writes,
  * discards and flushes through the engine and records every change the
@@ -14,6 +14,9 @@
  * image must pass `qemu-img check` with at most leaked clusters, and read
  * (through the engine) as the content of the last flush that completed,
  * each byte possibly replaced by what a later guest request wrote there.
+ * With "snapshot", half the disk is written and an internal snapshot taken
+ * (qemu-img snapshot -c) first, so that the writes copy shared tables and
+ * clusters.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +35,7 @@
 
 #define SIZE	  (1ULL << 20) /* guest size */
 #define BASE_FILL 0xee	       /* the backing file's bytes */
+#define SNAPSHOT_FILL 0xf0     /* what the snapshot holds */
 #define OPS_MAX	  200	       /* fills 1..OPS_MAX tell requests apart */
 
 enum record_kind { REC_WRITE, REC_TRUNCATE, REC_PUNCH, REC_SYNC };
@@ -61,6 +65,7 @@ static struct sim {
 	int nop;
 	uint8_t *initial; /* the image file before the run */
 	size_t initial_len;
+	uint8_t *start;	  /* the guest's content before the run */
 	const char *dir;
 	uint64_t rng;
 } sim = { .traced_fd = -1 };
@@ -178,7 +183,6 @@ make_files(unsigned cluster_bits, char *image)
 {
 	char path[4096], err[DISK_ERROR_MAX];
 	uint8_t *base = malloc(SIZE);
-	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/base.raw", sim.dir);
@@ -196,9 +200,46 @@ make_files(unsigned cluster_bits, char *image)
 		fprintf(stderr, "%s\n", err);
 		exit(2);
 	}
-	if (fstat(fd, &st) == -1 || (sim.initial = malloc((size_t)st.st_size))
-	    == NULL || pread(fd, sim.initial, (size_t)st.st_size, 0) !=
-	    st.st_size)
+	close(fd);
+	if ((sim.start = malloc(SIZE)) == NULL)
+		die("start");
+	memset(sim.start, BASE_FILL, SIZE);
+}
+
+/* Half the disk written, then a snapshot that shares it. */
+static void
+take_snapshot(const char *image)
+{
+	char err[DISK_ERROR_MAX], cmd[8192];
+	struct disk *disk = disk_open(image, DISK_FORMAT_QCOW2, 1, err);
+
+	if (disk == NULL) {
+		fprintf(stderr, "%s\n", err);
+		exit(2);
+	}
+	memset(sim.start, SNAPSHOT_FILL, SIZE / 2);
+	if (disk_write(disk, sim.start, SIZE / 2, 0) == -1) {
+		fprintf(stderr, "%s\n", disk->error);
+		exit(2);
+	}
+	disk_close(disk);
+	snprintf(cmd, sizeof(cmd), "qemu-img snapshot -c s1 '%s'", image);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "crashsim: %s failed\n", cmd);
+		exit(2);
+	}
+}
+
+static void
+read_initial(const char *image)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(image, O_RDONLY)) == -1 || fstat(fd, &st) == -1 ||
+	    (sim.initial = malloc((size_t)st.st_size)) == NULL)
+		die(image);
+	if (pread(fd, sim.initial, (size_t)st.st_size, 0) != st.st_size)
 		die(image);
 	sim.initial_len = (size_t)st.st_size;
 	close(fd);
@@ -263,7 +304,7 @@ guest_run(const char *image, int ops)
 		fprintf(stderr, "%s\n", err);
 		exit(2);
 	}
-	memset(shadow, BASE_FILL, SIZE);
+	memcpy(shadow, sim.start, SIZE);
 	sim.traced_fd = disk->fd;
 	for (int i = 0; i < ops; i++)
 		guest_step(disk, shadow, i);
@@ -338,7 +379,6 @@ file_build(struct file *f, size_t stop, size_t drop, const char *path)
 static const struct guest_op *
 durable_flush(size_t syncs, int *after)
 {
-	static uint8_t *initial;
 	static struct guest_op none = { .kind = GUEST_FLUSH };
 	int last = -1;
 
@@ -349,9 +389,7 @@ durable_flush(size_t syncs, int *after)
 	*after = last + 1;
 	if (last >= 0)
 		return &sim.op[last];
-	if (initial == NULL && (initial = malloc(SIZE)) != NULL)
-		memset(initial, BASE_FILL, SIZE);
-	none.content = initial;
+	none.content = sim.start;
 	return &none;
 }
 
@@ -462,8 +500,9 @@ main(int argc, char *argv[])
 	char image[4096];
 	int ops;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: crashsim DIR CLUSTER_BITS SEED OPS\n");
+	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "snapshot") == 0)) {
+		fprintf(stderr, "usage: crashsim DIR CLUSTER_BITS SEED OPS "
+		    "[snapshot]\n");
 		return 2;
 	}
 	sim.dir = argv[1];
@@ -474,6 +513,9 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	make_files((unsigned)atoi(argv[2]), image);
+	if (argc == 6)
+		take_snapshot(image);
+	read_initial(image);
 	guest_run(image, ops);
 	return simulate();
 }
