@@ -126,7 +126,7 @@ row() {
 
 if [ -n "$in_box" ]; then
 	where="The engines ran inside the nested box (tests/box/run-in-box: a QEMU TCG guest, \`-cpu max\`,
-${BOX_CPUS:-2} vCPUs, ${BOX_MEMORY:-8G}, kvm_amd), so every guest is a nested KVM guest of a software-emulated
+${BOX_CPUS:-1} vCPUs, ${BOX_MEMORY:-8G}, kvm_amd), so every guest is a nested KVM guest of a software-emulated
 CPU. **Absolute times are inflated many times over by TCG; the ratios are what matter.**"
 else
 	where="The engines ran directly on this host's KVM."

@@ -59,7 +59,7 @@ row() {
 	printf '| %s | %s | %s | %s | %s |\n' "$2" "$o" "$q" "$ratio" "$verdict"
 }
 if [ -n "$in_box" ]; then
-	where="inside the nested box (a QEMU TCG guest with kvm_amd, ${BOX_CPUS:-2} vCPUs): both engines' guests are
+	where="inside the nested box (a QEMU TCG guest with kvm_amd, ${BOX_CPUS:-1} vCPUs): both engines' guests are
 nested KVM guests of a software-emulated CPU, so **absolute figures are far below real hardware; the ratios
 are what matter**"
 else
