@@ -192,7 +192,10 @@ uart_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_writ
 		transmit = uart_write(u, offset, data[0]);
 	else
 		data[0] = uart_read(u, offset);
+	/* Under the lock, so that the line's changes reach KVM in the order they were made. */
 	level = uart_irq_change(u);
+	if (level >= 0)
+		vm_irq_line(u->vm, IRQ_COM1, level);
 	pthread_mutex_unlock(&u->lock);
 
 	for (uint32_t i = 1; !is_write && i < len; i++)
@@ -200,8 +203,6 @@ uart_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_writ
 	if (transmit && write(u->out_fd, data, 1) < 0) {
 		/* The console reader went away: the guest keeps running. */
 	}
-	if (level >= 0)
-		vm_irq_line(u->vm, IRQ_COM1, level);
 }
 
 size_t
@@ -225,9 +226,9 @@ uart_receive(struct uart *u, const uint8_t *bytes, size_t len)
 	for (taken = 0; taken < len && u->rx_count < UART_RX_SIZE; taken++)
 		uart_rx_push(u, bytes[taken]);
 	level = uart_irq_change(u);
-	pthread_mutex_unlock(&u->lock);
 	if (level >= 0)
 		vm_irq_line(u->vm, IRQ_COM1, level);
+	pthread_mutex_unlock(&u->lock);
 	return taken;
 }
 

@@ -180,7 +180,8 @@ virtio_serve_queue(struct virtio_device *dev, int queue)
 	if (read(dev->queues[queue].kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("%s: queue %d notification", dev->name, queue);
 	pthread_mutex_lock(&dev->lock);
-	if (virtio_device_live(dev) && dev->queues[queue].running)
+	/* Paused: the kick is not lost, virtio_resume_all() kicks every queue. */
+	if (!dev->paused && virtio_device_live(dev) && dev->queues[queue].running)
 		dev->ops->queue_notified(dev, queue);
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -189,11 +190,36 @@ static void
 virtio_serve_extra(struct virtio_device *dev)
 {
 	pthread_mutex_lock(&dev->lock);
-	if (virtio_device_live(dev))
+	if (!dev->paused && virtio_device_live(dev))
 		dev->ops->extra_ready(dev);
 	else
-		virtio_poll_extra(dev, false); /* until the driver is ready: see virtio_start_locked */
+		virtio_poll_extra(dev, false); /* until ready or resumed: see virtio_start_locked, virtio_resume_all */
 	pthread_mutex_unlock(&dev->lock);
+}
+
+void
+virtio_pause_all(struct vm *vm)
+{
+	/* Taking the lock waits for the request in hand: the I/O thread serves under it. */
+	for (struct virtio_device *dev = vm->virtio_devices; dev; dev = dev->next) {
+		pthread_mutex_lock(&dev->lock);
+		dev->paused = true;
+		pthread_mutex_unlock(&dev->lock);
+	}
+}
+
+void
+virtio_resume_all(struct vm *vm)
+{
+	for (struct virtio_device *dev = vm->virtio_devices; dev; dev = dev->next) {
+		pthread_mutex_lock(&dev->lock);
+		dev->paused = false;
+		if (virtio_device_live(dev)) {
+			virtio_kick_all(dev);
+			virtio_poll_extra(dev, true);
+		}
+		pthread_mutex_unlock(&dev->lock);
+	}
 }
 
 static void *
@@ -275,6 +301,8 @@ virtio_device_run(struct virtio_device *dev)
 			return -1;
 		}
 	}
+	dev->next = dev->vm->virtio_devices;
+	dev->vm->virtio_devices = dev;
 	/* Signals belong to the event thread and the vCPU kicks, not to device threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -160,6 +160,8 @@ struct virtio_device {
 	uint16_t queue_select;
 	atomic_uint config_generation;
 	bool error_logged;		/* one log line per reset cycle */
+	bool paused;			/* the VM is paused: serve nothing (under lock) */
+	struct virtio_device *next;	/* vm->virtio_devices */
 
 	int nqueues;
 	struct virtq queues[VIRTIO_MAX_QUEUES];
@@ -179,6 +181,13 @@ int virtio_device_init(struct virtio_device *dev, struct vm *vm, const struct vi
 		       const char *name, int nqueues, uint64_t features, uint32_t config_size);
 /* Starts the I/O thread; after the transport is attached. */
 int virtio_device_run(struct virtio_device *dev);
+
+/*
+ * Pausing the VM: each I/O thread finishes the request in hand and then
+ * serves nothing (no disk or tap I/O, no interrupts) until resumed.
+ */
+void virtio_pause_all(struct vm *vm);
+void virtio_resume_all(struct vm *vm);
 
 /* Status and feature logic, called by the transport on driver writes. */
 void virtio_set_status(struct virtio_device *dev, uint8_t status);

@@ -78,6 +78,7 @@ struct vcpu {
 struct uart;
 struct acpi_pm;
 struct pci_bus;
+struct virtio_device;
 
 /* Sent to a vCPU thread to make it leave KVM_RUN. */
 #define SIGNAL_VCPU_KICK SIGUSR1
@@ -101,6 +102,7 @@ struct vm {
 	struct uart *uart;
 	struct acpi_pm *pm;
 	struct pci_bus *pci;
+	struct virtio_device *virtio_devices; /* a list, for pause */
 
 	int wakeup_fd;		 /* eventfd: the event thread looks at exit_status */
 	atomic_int exit_status;	 /* -1 while running */

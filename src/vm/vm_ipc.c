@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/proto.h"
+#include "devices/virtio.h"
 #include "disk/disk.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
@@ -249,6 +250,8 @@ vm_pause(struct vm *vm)
 		pthread_cond_broadcast(&d->cond);
 		return rc ? rc : ESRCH;
 	}
+	/* No vCPU runs, so no new requests: let the devices finish theirs and stop. */
+	virtio_pause_all(vm);
 	/* The guest's clock stops with it: kvmclock is restored on unpause. */
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &d->clock) < 0)
 		log_warn("KVM_GET_CLOCK");
@@ -266,6 +269,7 @@ vm_unpause(struct vm *vm)
 		return EALREADY;
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
 		log_warn("KVM_SET_CLOCK");
+	virtio_resume_all(vm);
 	pthread_mutex_lock(&d->lock);
 	atomic_store(&vm->pause_requested, false);
 	pthread_cond_broadcast(&d->cond);
