@@ -132,7 +132,7 @@ vm_create_devices(struct vm *vm)
 		return -1;
 	}
 	for (int i = 0; i < vm->config.ndisks; i++)
-		if (virtio_blk_add(vm, i, vm->config.disks[i], NULL) < 0)
+		if (virtio_blk_add(vm, i, vm->config.disks[i], i == vm->config.cdrom_index ? "cdrom" : NULL) < 0)
 			return -1;
 	for (int i = 0; i < vm->config.ntaps; i++)
 		if (virtio_net_add(vm, i, &vm->config.taps[i]) < 0)
@@ -391,7 +391,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: vmd -V -k kernel [-I initrd] [-a cmdline] [-m size] [-p cpus]\n"
-			"              [-d disk[:ro]]... [-n tap]...\n");
+			"              [-d disk[:ro]]... [-n tap]... [-r cdrom]\n");
 	exit(VM_EXIT_ERROR);
 }
 
@@ -436,6 +436,32 @@ parse_disk(const char *arg, struct vm_config *config)
 	return 0;
 }
 
+/*
+ * -r image: the CD-ROM, a read-only raw disk whose serial says "cdrom"
+ * (guests see /dev/vdN; /sys/block/vdN/serial tells it apart).
+ */
+static int
+parse_cdrom(const char *path, struct vm_config *config)
+{
+	char err[DISK_ERROR_MAX];
+
+	if (config->cdrom_index >= 0) {
+		log_warnx("cdrom %s: only one CD-ROM image", path);
+		return -1;
+	}
+	if (config->ndisks == VM_CONFIG_DISKS) {
+		log_warnx("cdrom %s: more than %d disks", path, VM_CONFIG_DISKS);
+		return -1;
+	}
+	config->disks[config->ndisks] = disk_open(path, DISK_FORMAT_RAW, false, err);
+	if (config->disks[config->ndisks] == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	config->cdrom_index = config->ndisks++;
+	return 0;
+}
+
 /* -n name: a tap device, created unless it exists. */
 static int
 parse_tap(const char *name, struct vm_config *config)
@@ -471,8 +497,9 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 		.kernel_fd = -1,
 		.initrd_fd = -1,
 		.control_fd = -1,
+		.cdrom_index = -1,
 	};
-	while ((ch = getopt(argc, argv, "a:d:I:k:m:n:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:d:I:k:m:n:p:r:")) != -1) {
 		switch (ch) {
 		case 'a': config->cmdline = optarg; break;
 		case 'd':
@@ -481,6 +508,10 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 			break;
 		case 'n':
 			if (parse_tap(optarg, config) < 0)
+				return -1;
+			break;
+		case 'r':
+			if (parse_cdrom(optarg, config) < 0)
 				return -1;
 			break;
 		case 'I': config->initrd_path = optarg; break;

@@ -57,6 +57,7 @@ struct vm_config {
 	/* Devices, already open (read-only disks opened so); the VM process owns them. */
 	struct disk *disks[VM_CONFIG_DISKS];
 	int ndisks;
+	int cdrom_index; /* the disk that is the CD-ROM image (serial "cdrom"), or -1 */
 	struct vm_tap taps[VM_CONFIG_NICS];
 	int ntaps;
 	/* Under the daemon (vm_ipc.c), opened by the parent; -1 standalone. */

@@ -35,6 +35,8 @@ struct vm_daemon {
 	char procname[VM_NAME_MAX + 8];
 	int console_slave; /* held so that the pty stays up with no one attached */
 	struct disk_chain chains[VM_MAX_DISKS];
+	int cdrom_fd; /* -1: none */
+	char cdrom_name[DISK_NAME_MAX];
 	struct msg_buf buf;
 	struct event *ev;
 	/* Pause: vCPU threads park on cond until pause_requested clears. */
@@ -111,12 +113,37 @@ take_fd(struct vm *vm, struct vm_daemon *d, struct msg *m)
 		vm->config.taps[vm->config.ntaps++].fd = fd;
 		return 0;
 	case VM_FD_CDROM:
-		close(fd); /* no CD-ROM device yet */
+		if (d->cdrom_fd >= 0)
+			break;
+		d->cdrom_fd = fd;
+		snprintf(d->cdrom_name, sizeof(d->cdrom_name), "%s", f.name);
 		return 0;
 	}
 	close(fd);
 	log_warnx("unexpected descriptor %u.%u.%u", f.kind, f.index, f.layer);
 	return -1;
+}
+
+/* The CD-ROM image: one more disk, raw and read-only, after the others. */
+static int
+add_cdrom(struct vm_config *c, struct vm_daemon *d, char *err)
+{
+	struct disk_chain chain = { .count = 1, .writable = 0 };
+
+	if (c->ndisks == VM_CONFIG_DISKS) {
+		log_warnx("cdrom %s: more than %d disks", d->cdrom_name, VM_CONFIG_DISKS);
+		return -1;
+	}
+	chain.layer[0] = (struct disk_layer){ .fd = d->cdrom_fd, .format = DISK_FORMAT_RAW };
+	snprintf(chain.layer[0].name, sizeof(chain.layer[0].name), "%s", d->cdrom_name);
+	d->cdrom_fd = -1; /* disk_from_chain owns it now */
+	c->disks[c->ndisks] = disk_from_chain(&chain, err);
+	if (c->disks[c->ndisks] == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	c->cdrom_index = c->ndisks++;
+	return 0;
 }
 
 /* Turns what arrived into the vm_config that vm.c builds from. */
@@ -152,6 +179,8 @@ fill_config(struct vm *vm, struct vm_daemon *d)
 		}
 		c->ndisks = (int)i + 1;
 	}
+	if (d->cdrom_fd >= 0 && add_cdrom(c, d, err) < 0)
+		return -1;
 	for (int i = 0; i < c->ntaps && (uint32_t)i < p->nnics; i++) {
 		memcpy(c->taps[i].lladdr, p->nics[i].lladdr, 6);
 		c->taps[i].lladdr_set = (p->nics[i].flags & VM_NIC_LLADDR) != 0;
@@ -183,6 +212,8 @@ vm_ipc_receive(struct vm *vm, int argc, char *argv[])
 	vm->daemon = d;
 	d->fd = atoi(argv[2]);
 	d->console_slave = -1;
+	d->cdrom_fd = -1;
+	vm->config.cdrom_index = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	vm->config.kvm_fd = vm->config.kernel_fd = vm->config.initrd_fd = -1;

@@ -230,8 +230,13 @@ launch_check(struct launch *l)
 {
 	const struct vm_params *p = &l->vm->params;
 
-	if (p->kernel[0] == '\0' && p->ndisks == 0 && p->cdrom[0] == '\0')
-		return launch_error(l, "nothing to boot: no kernel, disk or cdrom");
+	/* vmd boots Linux kernels directly: booting a disk or CD-ROM image needs firmware, not here yet. */
+	if (p->boot_device != VM_BOOT_DEFAULT)
+		return launch_error(l, "boot device %s: booting from a device needs firmware, which vmd does not have yet",
+				    vm_boot_device_name(p->boot_device));
+	if (p->kernel[0] == '\0')
+		return launch_error(l, "no kernel: booting from a disk or CD-ROM needs firmware, which vmd does not have"
+				       " yet (give one with -k or `kernel' in vm.conf)");
 	return 0;
 }
 
