@@ -65,7 +65,7 @@ FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$(BUILD)/gen -fsanitize=add
 FUZZ_OBJ    := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC) $(GEN_C))
 $(BUILD)/fuzzobj/%.o: %.c $(GEN_C)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(BUILD)/libvmd-fuzz.a: $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libvmd-fuzz.a
