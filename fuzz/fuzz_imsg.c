@@ -24,6 +24,8 @@ read_as_type(const struct msg *m)
 	struct msg_vm_fd fd;
 	struct msg_vm_event event;
 	struct msg_priv_tap tap;
+	struct msg_priv_switch sw;
+	struct msg_vm_nic nic;
 	char err[512];
 
 	if (msg_read_ctl_start(m, &start, err, sizeof(err)) == 0 &&
@@ -45,7 +47,14 @@ read_as_type(const struct msg *m)
 	if (msg_read_vm_fd(m, &fd) == 0 && (fd.kind < VM_FD_KVM || fd.kind > VM_FD_KIND_LAST))
 		abort();
 	(void)msg_read_vm_event(m, &event);
-	if (msg_read_priv_tap(m, &tap) == 0 && strlen(tap.ifname) >= sizeof(tap.ifname))
+	if (msg_read_priv_tap(m, &tap) == 0 &&
+	    (strlen(tap.ifname) >= sizeof(tap.ifname) || strlen(tap.bridge) >= sizeof(tap.bridge) ||
+	     strlen(tap.reason) >= sizeof(tap.reason)))
+		abort();
+	if (msg_read_priv_switch(m, &sw) == 0 &&
+	    (strlen(sw.name) > VM_NAME_MAX || strlen(sw.bridge) >= sizeof(sw.bridge)))
+		abort();
+	if (msg_read_vm_nic(m, &nic) == 0 && nic.prefix_len > 32)
 		abort();
 	(void)msg_is_ctl_request(m->hdr.type);
 	(void)msg_type_name(m->hdr.type);

@@ -132,9 +132,33 @@ msg_read_vm_event(const struct msg *m, struct msg_vm_event *out)
 int
 msg_read_priv_tap(const struct msg *m, struct msg_priv_tap *out)
 {
-	if (m->hdr.type != MSG_PRIV_TAP || msg_copy(m, out, sizeof(*out)) < 0)
+	if ((m->hdr.type != MSG_PRIV_TAP && m->hdr.type != MSG_PRIV_ATTACH) ||
+	    msg_copy(m, out, sizeof(*out)) < 0)
 		return -1;
 	TERMINATE(out->ifname);
+	TERMINATE(out->bridge);
+	TERMINATE(out->reason);
+	return 0;
+}
+
+int
+msg_read_priv_switch(const struct msg *m, struct msg_priv_switch *out)
+{
+	if ((m->hdr.type != MSG_PRIV_SWITCH && m->hdr.type != MSG_PRIV_RESET) ||
+	    msg_copy(m, out, sizeof(*out)) < 0)
+		return -1;
+	TERMINATE(out->name);
+	TERMINATE(out->bridge);
+	return 0;
+}
+
+int
+msg_read_vm_nic(const struct msg *m, struct msg_vm_nic *out)
+{
+	if (m->hdr.type != MSG_VM_NIC || msg_copy(m, out, sizeof(*out)) < 0)
+		return -1;
+	if (out->prefix_len > 32)
+		return -1;
 	return 0;
 }
 
@@ -164,6 +188,8 @@ msg_type_name(uint32_t type)
 		{ MSG_VMM_EXITED, "vmm-exited" },   { MSG_VMM_PAUSED, "vmm-paused" },
 		{ MSG_VMM_UNPAUSED, "vmm-unpaused" }, { MSG_VM_PARAMS, "vm-params" },
 		{ MSG_PRIV_TAP, "priv-tap" },	    { MSG_LOG_VERBOSE, "log-verbose" },
+		{ MSG_VM_NIC, "vm-nic" },	    { MSG_PRIV_SWITCH, "priv-switch" },
+		{ MSG_PRIV_RESET, "priv-reset" },   { MSG_PRIV_ATTACH, "priv-attach" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -52,8 +52,12 @@ enum msg_type {
 	MSG_VMM_PAUSED,	    /* struct msg_vm_event: status 0 or an errno */
 	MSG_VMM_UNPAUSED,   /* struct msg_vm_event: status 0 or an errno */
 	MSG_VM_PARAMS,	    /* struct vm_params: vmm to the VM process */
+	MSG_VM_NIC,	    /* struct msg_vm_nic: an interface's addresses and locks */
 	/* parent <-> priv */
 	MSG_PRIV_TAP = 96,  /* struct msg_priv_tap; the reply carries the tap */
+	MSG_PRIV_SWITCH,    /* struct msg_priv_switch: create or adopt its bridge */
+	MSG_PRIV_RESET,	    /* struct msg_priv_switch (empty): delete the bridges priv made */
+	MSG_PRIV_ATTACH,    /* struct msg_priv_tap: put a running VM's tap on its bridge */
 	/* parent to every child */
 	MSG_LOG_VERBOSE = 128, /* struct msg_vm_event: status is the verbosity */
 	MSG_TYPE_LAST
@@ -151,11 +155,44 @@ struct msg_vm_event {
 	int32_t status;
 };
 
+/* struct msg_priv_tap flags */
+#define PRIV_TAP_LOCAL 0x01 /* give the tap addr/prefix_len */
+#define PRIV_TAP_DOWN  0x02 /* leave the tap down */
+
+#define PRIV_REASON_MAX 256
+
 struct msg_priv_tap {
 	uint32_t vm_id;
 	uint32_t index;
 	int32_t error;	/* reply: 0 or an errno value */
 	char ifname[VM_IFNAME_MAX];
+	char bridge[VM_IFNAME_MAX]; /* empty: on no switch */
+	uint32_t flags;		    /* PRIV_TAP_* */
+	uint32_t addr;		    /* PRIV_TAP_LOCAL: the host's address, network order */
+	uint32_t prefix_len;
+	char reason[PRIV_REASON_MAX]; /* reply: what failed, when error is set */
+};
+
+/* struct msg_priv_switch flags */
+#define PRIV_SWITCH_DOWN 0x01
+
+struct msg_priv_switch {
+	char name[VM_NAME_MAX + 1];
+	char bridge[VM_IFNAME_MAX];
+	uint32_t flags; /* PRIV_SWITCH_* */
+};
+
+/* struct msg_vm_nic flags */
+#define VM_NIC_MSG_LOCAL  0x01 /* answer the guest's DHCP with guest_addr */
+#define VM_NIC_MSG_LOCKED 0x02 /* drop frames from any other source MAC */
+
+struct msg_vm_nic {
+	uint32_t vm_id;
+	uint32_t index;
+	uint32_t flags;	     /* VM_NIC_MSG_* */
+	uint32_t host_addr;  /* network order: the tap's address, router and server */
+	uint32_t guest_addr; /* network order */
+	uint32_t prefix_len;
 };
 
 /*
@@ -172,6 +209,8 @@ int msg_read_vm_params(const struct msg *, struct vm_params *out, char *err, siz
 int msg_read_vm_fd(const struct msg *, struct msg_vm_fd *out);
 int msg_read_vm_event(const struct msg *, struct msg_vm_event *out);
 int msg_read_priv_tap(const struct msg *, struct msg_priv_tap *out);
+int msg_read_priv_switch(const struct msg *, struct msg_priv_switch *out);
+int msg_read_vm_nic(const struct msg *, struct msg_vm_nic *out);
 
 /* Whether type is a request vmctl may send (what control forwards). */
 int msg_is_ctl_request(uint32_t type);

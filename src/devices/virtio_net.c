@@ -16,6 +16,7 @@
 #include "devices/virtio.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
+#include "net/dhcp.h"
 #include "net/tap.h"
 #include "vm/vm.h"
 
@@ -26,6 +27,8 @@
 #define FRAME_MAX		 (VIRTIO_NET_HDR_BYTES + 65536 + 14 + 4) /* header, 64 KiB GSO frame, VLAN tag */
 #define RX_BUFFERS_MAX		 256 /* a frame never needs more mergeable buffers than the queue holds */
 #define RX_BATCH		 64  /* frames before the guest hears of them */
+#define ETH_PEEK_MAX		 1536 /* a DHCP request fits: 576 bytes and Ethernet */
+#define ETH_SOURCE		 6
 
 #define VIRTIO_NET_F_CSUM	 (1ULL << 0)
 #define VIRTIO_NET_F_GUEST_CSUM	 (1ULL << 1)
@@ -70,6 +73,13 @@ struct virtio_net {
 	uint16_t rx_heads[RX_BUFFERS_MAX];
 	uint32_t rx_lens[RX_BUFFERS_MAX];
 	bool tx_error_logged;
+	uint8_t mac[6];
+	bool locked;		  /* drop frames from any other source MAC */
+	bool local;		  /* answer the guest's DHCP (dhcp.h) */
+	struct dhcp_lease lease;
+	uint8_t peek[ETH_PEEK_MAX]; /* the start of a frame the guest sends */
+	uint8_t reply[VIRTIO_NET_HDR_BYTES + DHCP_REPLY_MAX];
+	size_t reply_len;	  /* 0: no DHCP reply waits for the guest */
 };
 
 int
@@ -103,6 +113,45 @@ virtio_net_check_tx(const struct iovec *iov, uint32_t n, uint64_t len, uint64_t 
 	return 0;
 }
 
+/*
+ * Whether a frame stays in the VM process instead of going to the tap: one
+ * from a source MAC that a locked interface does not have, or a DHCP
+ * request on a local interface, which is answered on the receive side.
+ */
+static bool
+net_intercept(struct virtio_net *net, const struct virtq_chain *c)
+{
+	size_t len = c->out_len - VIRTIO_NET_HDR_BYTES, n;
+	uint8_t source[6];
+
+	if (net->locked) {
+		if (len < ETH_SOURCE + 6)
+			return true;
+		iov_copy_from(c->iov, c->nout, VIRTIO_NET_HDR_BYTES + ETH_SOURCE, source, 6);
+		if (memcmp(source, net->mac, 6) != 0)
+			return true;
+	}
+	if (!net->local)
+		return false;
+	n = iov_copy_from(c->iov, c->nout, VIRTIO_NET_HDR_BYTES, net->peek,
+			  len < sizeof(net->peek) ? len : sizeof(net->peek));
+	if (!dhcp_is_server_frame(net->peek, n))
+		return false;
+	/* One reply waits at a time: a client that asks faster only repeats itself. */
+	if (net->reply_len == 0) {
+		size_t r = dhcp_answer(&net->lease, net->peek, n, net->reply + VIRTIO_NET_HDR_BYTES,
+				       sizeof(net->reply) - VIRTIO_NET_HDR_BYTES);
+
+		if (r > 0) {
+			memset(net->reply, 0, VIRTIO_NET_HDR_BYTES);
+			net->reply_len = VIRTIO_NET_HDR_BYTES + r;
+		}
+	}
+	return true;
+}
+
+static void net_rx(struct virtio_net *net);
+
 static void
 net_tx(struct virtio_net *net)
 {
@@ -123,6 +172,10 @@ net_tx(struct virtio_net *net)
 				virtio_device_error(dev, "%s", why);
 				return;
 			}
+			if (net_intercept(net, c)) {
+				virtq_push(q, c->head, 0);
+				continue;
+			}
 			/* A full or down tap drops the frame, as a wire would. */
 			if (writev(net->tap, c->iov, (int)c->nout) < 0 && errno != EAGAIN && errno != EIO &&
 			    !net->tx_error_logged) {
@@ -138,6 +191,8 @@ net_tx(struct virtio_net *net)
 	} while (virtq_arm_notification(q));
 	/* One interrupt for all that was sent: each costs the guest an exit. */
 	virtio_queue_interrupt(dev, TX_QUEUE);
+	if (net->reply_len > 0)
+		net_rx(net);
 }
 
 /* Takes a receive buffer; 1 taken, 0 none, -1 broken. */
@@ -225,7 +280,11 @@ net_rx(struct virtio_net *net)
 	for (;;) {
 		int rc;
 
-		if (net->frame_len == 0) {
+		if (net->frame_len == 0 && net->reply_len > 0) {
+			memcpy(net->frame, net->reply, net->reply_len);
+			net->frame_len = net->reply_len;
+			net->reply_len = 0;
+		} else if (net->frame_len == 0) {
 			ssize_t n = read(net->tap, net->frame, FRAME_MAX);
 
 			if (n < 0 && errno != EAGAIN && errno != EINTR && !net->tx_error_logged) {
@@ -310,6 +369,7 @@ net_reset(struct virtio_device *dev)
 
 	virtio_poll_extra(dev, false);
 	net->frame_len = 0;
+	net->reply_len = 0;
 	net->waiting_for_buffers = false;
 	net->tx_error_logged = false;
 }
@@ -369,6 +429,12 @@ virtio_net_add(struct vm *vm, int index, const struct vm_tap *tap)
 	else
 		net_stable_mac(net->ifname, mac);
 	memcpy(net->dev.config + CONFIG_MAC, mac, 6);
+	memcpy(net->mac, mac, 6);
+	net->locked = tap->locked;
+	net->local = tap->local;
+	net->lease = tap->lease;
+	/* The server's own MAC: locally administered, and not the guest's. */
+	memcpy(net->lease.server_mac, (const uint8_t[6]){ 0xfe, 0xe1, 0xba, 0xd0, 0x00, 0x01 }, 6);
 	virtio_put16(net->dev.config + CONFIG_STATUS, VIRTIO_NET_S_LINK_UP);
 	net->dev.extra_fd = net->tap;
 	if (virtio_pci_add(vm, &net->dev) < 0) {

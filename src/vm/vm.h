@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "devices/iobus.h"
+#include "net/dhcp.h"
 
 /* Exit status of the VM process (vmd -V). */
 #define VM_EXIT_POWEROFF 0 /* the guest powered off */
@@ -44,6 +45,9 @@ struct vm_tap {
 	int fd;
 	uint8_t lladdr[6];
 	bool lladdr_set; /* else a stable MAC from the tap's name */
+	bool locked;	 /* drop guest frames from any other source MAC */
+	bool local;	 /* a local interface: answer the guest's DHCP with lease */
+	struct dhcp_lease lease;
 };
 
 struct vm_config {

@@ -146,6 +146,26 @@ add_cdrom(struct vm_config *c, struct vm_daemon *d, char *err)
 	return 0;
 }
 
+/* An interface's local addresses and lock, after its tap. */
+static int
+take_nic(struct vm *vm, struct msg *m)
+{
+	struct msg_vm_nic n;
+	struct vm_tap *tap;
+
+	if (msg_read_vm_nic(m, &n) < 0 || m->nfds != 0 || n.index >= (uint32_t)vm->config.ntaps) {
+		log_warnx("malformed interface message");
+		return -1;
+	}
+	tap = &vm->config.taps[n.index];
+	tap->locked = (n.flags & VM_NIC_MSG_LOCKED) != 0;
+	tap->local = (n.flags & VM_NIC_MSG_LOCAL) != 0;
+	tap->lease.server.s_addr = n.host_addr;
+	tap->lease.client.s_addr = n.guest_addr;
+	tap->lease.prefix_len = n.prefix_len;
+	return 0;
+}
+
 /* Turns what arrived into the vm_config that vm.c builds from. */
 static int
 fill_config(struct vm *vm, struct vm_daemon *d)
@@ -184,6 +204,7 @@ fill_config(struct vm *vm, struct vm_daemon *d)
 	for (int i = 0; i < c->ntaps && (uint32_t)i < p->nnics; i++) {
 		memcpy(c->taps[i].lladdr, p->nics[i].lladdr, 6);
 		c->taps[i].lladdr_set = (p->nics[i].flags & VM_NIC_LLADDR) != 0;
+		snprintf(c->taps[i].lease.hostname, sizeof(c->taps[i].lease.hostname), "%s", p->name);
 	}
 	return 0;
 }
@@ -237,6 +258,8 @@ vm_ipc_receive(struct vm *vm, int argc, char *argv[])
 		}
 		if (m.hdr.type == MSG_VMM_GO)
 			break;
+		if (m.hdr.type == MSG_VM_NIC && take_nic(vm, &m) == 0)
+			continue;
 		if (m.hdr.type != MSG_VM_FD || take_fd(vm, d, &m) < 0) {
 			msg_close_fds(&m);
 			log_warnx("unexpected %s message during the start", msg_type_name(m.hdr.type));

@@ -185,23 +185,23 @@ open_disk(struct launch *l, uint32_t index)
 }
 
 /*
- * A tap for each interface, from priv: a blocking round trip, since priv
- * answers only the parent and only this.
+ * A tap for each interface, from priv, already on its switch's bridge or
+ * with the host's address of a local interface: a blocking round trip,
+ * since priv answers only the parent and only this.  The VM process learns
+ * the addresses and locks that are its business in MSG_VM_NIC.
  */
 static int
 open_tap(struct launch *l, uint32_t index)
 {
-	const struct vm_nic *nic = &l->vm->params.nics[index];
-	struct msg_priv_tap tap = { l->vm->id, index, 0, "" };
+	struct msg_priv_tap tap;
+	struct msg_vm_nic vnic;
 	struct pollfd pfd = { l->env->priv.fd, POLLIN, 0 };
 	static struct msg_buf buf;
 	struct msg m;
 	int rc, fd;
 
-	if (nic->ifname[0])
-		snprintf(tap.ifname, sizeof(tap.ifname), "%s", nic->ifname);
-	else if (snprintf(tap.ifname, sizeof(tap.ifname), "vm%u-if%u", l->vm->id, index) >= (int)sizeof(tap.ifname))
-		return launch_error(l, "VM id %u: interface name too long", l->vm->id);
+	if (vmd_tap_request(l->env, l->vm, index, &tap, &vnic, l->err, l->errlen) < 0)
+		return -1;
 	vmd_send_child(l->env, &l->env->priv, MSG_PRIV_TAP, l->vm->id, &tap, sizeof(tap), NULL, 0);
 	while ((rc = msg_recv(pfd.fd, &m, &buf)) < 0 && errno == EAGAIN)
 		if (poll(&pfd, 1, 5000) <= 0)
@@ -210,10 +210,14 @@ open_tap(struct launch *l, uint32_t index)
 		fatalx("priv: malformed answer");
 	if (tap.error != 0 || m.nfds != 1) {
 		msg_close_fds(&m);
+		if (tap.reason[0] != '\0')
+			return launch_error(l, "interface %s: %s", tap.ifname, tap.reason);
 		return launch_error(l, "interface %s: %s", tap.ifname, strerror(tap.error));
 	}
 	fd = msg_take_fd(&m, 0);
-	return send_fd(l, fd, VM_FD_TAP, index, 0, 0, true, tap.ifname);
+	send_fd(l, fd, VM_FD_TAP, index, 0, 0, true, tap.ifname);
+	vmd_send_child(l->env, &l->env->vmm, MSG_VM_NIC, l->vm->id, &vnic, sizeof(vnic), NULL, 0);
+	return 0;
 }
 
 static void
@@ -237,6 +241,10 @@ launch_check(struct launch *l)
 	if (p->kernel[0] == '\0')
 		return launch_error(l, "no kernel: booting from a disk or CD-ROM needs firmware, which vmd does not have"
 				       " yet (give one with -k or `kernel' in vm.conf)");
+	for (uint32_t i = 0; i < p->nnics; i++)
+		if (p->nics[i].switch_name[0] != '\0' &&
+		    vmd_nic_switch(l->env, &p->nics[i], i, l->err, l->errlen) == NULL)
+			return -1;
 	return 0;
 }
 

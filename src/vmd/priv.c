@@ -1,12 +1,18 @@
 /*
  * The priv process: stays root for network configuration only.  It creates
- * tap devices (vmN-ifM) and passes their descriptors to the parent.
- * Bridges and addresses come with the network work.
+ * or adopts the Linux bridge of each switch (MSG_PRIV_SWITCH), creates the
+ * tap of each VM interface, brings it up, puts it on its switch's bridge or
+ * gives it the host's address of a local interface, and passes its
+ * descriptor to the parent (MSG_PRIV_TAP).  `vmctl reset switches` deletes
+ * the bridges it created (MSG_PRIV_RESET); the parent then declares the
+ * switches again and reattaches the running VMs' taps (MSG_PRIV_ATTACH).
+ * At exit it deletes the bridges it created and leaves adopted ones.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <linux/if.h>
+#include <net/if.h>
 #include <linux/if_tun.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,19 +23,27 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "net/netif.h"
 #include "vmd/vmd.h"
+
+/* A switch's bridge as priv knows it. */
+struct priv_switch {
+	char name[VM_NAME_MAX + 1];
+	char bridge[VM_IFNAME_MAX];
+	bool created; /* by vmd: deleted at exit and on reset */
+};
 
 /* The priv process's environment. */
 struct priv_env {
 	struct event_base *base;
 	int parent_fd;
 	struct msg_buf buf;
+	struct priv_switch switches[VMD_MAX_SWITCHES];
+	int nswitches;
 };
 
 /* A tap for a virtio-net device: no packet info, with the virtio-net header. */
-int priv_open_tap(const char *ifname, int *error);
-
-int
+static int
 priv_open_tap(const char *ifname, int *error)
 {
 	struct ifreq ifr = { 0 };
@@ -51,25 +65,140 @@ priv_open_tap(const char *ifname, int *error)
 	return fd;
 }
 
+static struct priv_switch *
+find_bridge(struct priv_env *env, const char *bridge)
+{
+	for (int i = 0; i < env->nswitches; i++)
+		if (strcmp(env->switches[i].bridge, bridge) == 0)
+			return &env->switches[i];
+	return NULL;
+}
+
 static void
-priv_dispatch(struct priv_env *env, struct msg *m)
+add_switch(struct priv_env *env, const struct msg_priv_switch *msw)
+{
+	struct priv_switch *sw = find_bridge(env, msw->bridge);
+	char err[NETIF_ERROR_MAX];
+	bool created;
+
+	if (sw != NULL && strcmp(sw->name, msw->name) != 0) {
+		log_warnx("switch %s: bridge %s is already switch %s's", msw->name, msw->bridge,
+			  sw->name);
+		return;
+	}
+	if (sw == NULL && env->nswitches == VMD_MAX_SWITCHES) {
+		log_warnx("switch %s: more than %d switches", msw->name, VMD_MAX_SWITCHES);
+		return;
+	}
+	if (netif_bridge_create(msw->bridge, &created, err) < 0) {
+		log_warnx("switch %s: %s", msw->name, err);
+		return;
+	}
+	if (sw == NULL) {
+		sw = &env->switches[env->nswitches++];
+		snprintf(sw->name, sizeof(sw->name), "%s", msw->name);
+		snprintf(sw->bridge, sizeof(sw->bridge), "%s", msw->bridge);
+		sw->created = created;
+		log_info("switch %s: bridge %s %s", sw->name, sw->bridge, created ? "created" : "adopted");
+	}
+	if (netif_set_up(sw->bridge, !(msw->flags & PRIV_SWITCH_DOWN), err) < 0)
+		log_warnx("switch %s: %s", sw->name, err);
+}
+
+/* Deletes the bridges vmd created and forgets every switch. */
+static void
+remove_switches(struct priv_env *env)
+{
+	char err[NETIF_ERROR_MAX];
+
+	for (int i = 0; i < env->nswitches; i++) {
+		struct priv_switch *sw = &env->switches[i];
+
+		if (!sw->created)
+			continue;
+		if (netif_bridge_destroy(sw->bridge, err) < 0)
+			log_warnx("switch %s: %s", sw->name, err);
+		else
+			log_info("switch %s: bridge %s deleted", sw->name, sw->bridge);
+	}
+	env->nswitches = 0;
+}
+
+/* Puts a tap on its switch's bridge (or gives it its address) and sets it up or down. */
+static int
+configure_tap(struct priv_env *env, const struct msg_priv_tap *tap, char *err)
+{
+	struct in_addr addr = { tap->addr };
+
+	if (tap->bridge[0] != '\0') {
+		if (find_bridge(env, tap->bridge) == NULL && !netif_is_bridge(tap->bridge)) {
+			snprintf(err, NETIF_ERROR_MAX, "bridge %s does not exist", tap->bridge);
+			return -1;
+		}
+		if (netif_bridge_add_port(tap->bridge, tap->ifname, err) < 0)
+			return -1;
+	}
+	if ((tap->flags & PRIV_TAP_LOCAL) &&
+	    netif_set_addr4(tap->ifname, addr, tap->prefix_len, err) < 0)
+		return -1;
+	return netif_set_up(tap->ifname, !(tap->flags & PRIV_TAP_DOWN), err);
+}
+
+static void
+answer_tap(struct priv_env *env, struct msg *m)
 {
 	struct msg_priv_tap tap;
-	int fd;
+	char err[NETIF_ERROR_MAX];
+	int fd = -1;
 
 	if (msg_read_priv_tap(m, &tap) < 0)
-		fatalx("priv: unexpected %s message", msg_type_name(m->hdr.type));
+		fatalx("priv: malformed %s message", msg_type_name(m->hdr.type));
+	tap.reason[0] = '\0';
 	if (tap.ifname[0] == '\0') {
 		tap.error = EINVAL;
+	} else if ((fd = priv_open_tap(tap.ifname, &tap.error)) >= 0 &&
+		   configure_tap(env, &tap, err) < 0) {
+		snprintf(tap.reason, sizeof(tap.reason), "%s", err);
+		tap.error = EIO;
+		close(fd);
 		fd = -1;
-	} else {
-		fd = priv_open_tap(tap.ifname, &tap.error);
 	}
 	if (msg_send(env->parent_fd, MSG_PRIV_TAP, m->hdr.peer_id, &tap, sizeof(tap), &fd,
 		     fd >= 0 ? 1 : 0) < 0)
 		fatal("priv: cannot reply");
 	if (fd >= 0)
 		close(fd);
+}
+
+static void
+priv_dispatch(struct priv_env *env, struct msg *m)
+{
+	struct msg_priv_switch sw;
+	struct msg_priv_tap tap;
+	char err[NETIF_ERROR_MAX];
+
+	switch (m->hdr.type) {
+	case MSG_PRIV_TAP:
+		answer_tap(env, m);
+		return;
+	case MSG_PRIV_SWITCH:
+	case MSG_PRIV_RESET:
+		if (msg_read_priv_switch(m, &sw) < 0)
+			break;
+		if (m->hdr.type == MSG_PRIV_RESET)
+			remove_switches(env);
+		else
+			add_switch(env, &sw);
+		return;
+	case MSG_PRIV_ATTACH:
+		if (msg_read_priv_tap(m, &tap) < 0)
+			break;
+		/* A tap whose VM just exited is gone: nothing to reattach. */
+		if (netif_exists(tap.ifname) && configure_tap(env, &tap, err) < 0)
+			log_warnx("interface %s: %s", tap.ifname, err);
+		return;
+	}
+	fatalx("priv: unexpected %s message", msg_type_name(m->hdr.type));
 }
 
 static void
@@ -83,26 +212,39 @@ on_parent(evutil_socket_t fd, short what, void *arg)
 		priv_dispatch(env, &m);
 		msg_close_fds(&m);
 	}
-	if (rc == 0 || errno != EAGAIN)
+	if (rc == 0 || errno != EAGAIN) {
+		remove_switches(env);
 		exit(rc == 0 ? 0 : 1);
+	}
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	remove_switches(arg);
+	exit(0);
 }
 
 int
 priv_main(int debug, int verbose)
 {
 	static struct priv_env env;
-	struct event *ev;
+	struct event *ev, *term;
 
 	log_init("vmd priv", debug, verbose);
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* no process outlives the parent */
+	/* No process outlives the parent; SIGTERM, so that priv's bridges go too. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	env.parent_fd = VMD_CHILD_FD;
 	signal(SIGPIPE, SIG_IGN);
 	env.base = event_base_new();
 	if (env.base == NULL)
 		fatalx("priv: event_base_new");
 	ev = event_new(env.base, env.parent_fd, EV_READ | EV_PERSIST, on_parent, &env);
-	if (ev == NULL || event_add(ev, NULL) < 0)
+	term = evsignal_new(env.base, SIGTERM, on_terminate, &env);
+	if (ev == NULL || term == NULL || event_add(ev, NULL) < 0 || event_add(term, NULL) < 0)
 		fatalx("priv: cannot watch its socket");
+	/* ^C in a terminal reaches the whole group: priv stays until the parent is done. */
+	signal(SIGINT, SIG_IGN);
 	event_base_dispatch(env.base);
 	return 0;
 }

@@ -297,6 +297,7 @@ handle_reset(struct vmd_env *env, uint32_t peer, const struct ctl_target *t)
 {
 	struct vmd_vm *vm, *next;
 	int stopped = 0;
+	char err[1024];
 
 	if (!require_root(env, peer, &t->cred, "reset"))
 		return;
@@ -308,7 +309,20 @@ handle_reset(struct vmd_env *env, uint32_t peer, const struct ctl_target *t)
 			stopped++;
 		}
 	}
-	/* Switches are Linux bridges that priv will own; nothing to reset yet. */
+	if (t->flags & CTL_RESET_SWITCHES) {
+		if (vmd_reset_switches(env, err, sizeof(err)) < 0) {
+			vmd_reply(env, peer, EINVAL, 0, "reset switches: %s", err);
+			return;
+		}
+		if (!(t->flags & CTL_RESET_VMS)) {
+			size_t n = 0;
+
+			for (size_t i = 0; i < env->conf.nswitches; i++)
+				n += env->conf.switches[i].enabled;
+			vmd_reply(env, peer, 0, 0, "reset: %zu switch%s reset", n, n == 1 ? "" : "es");
+			return;
+		}
+	}
 	vmd_reply(env, peer, 0, 0, "reset: %d VM%s stopped", stopped, stopped == 1 ? "" : "s");
 }
 
@@ -483,7 +497,9 @@ vmd_load_config(struct vmd_env *env, const char *path, bool replace, char *err, 
 		config_free(&conf);
 	}
 	sync_registry(env, replace);
-	if (env->base)
+	if (env->base) {
+		vmd_send_switches(env);
 		vm_stagger_start(env);
+	}
 	return 0;
 }

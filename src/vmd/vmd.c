@@ -340,6 +340,7 @@ vmd_main(int argc, char *argv[])
 	vmd_spawn(&env, &env.control, "control", exe, sock);
 	close(sock);
 	log_info("started");
+	vmd_send_switches(&env);
 	vm_stagger_start(&env);
 	event_base_dispatch(env.base);
 	kill(env.control.pid, SIGTERM);

@@ -151,6 +151,16 @@ void vm_exited(struct vmd_env *, struct vmd_vm *, int wait_status);
 void vm_request_stop(struct vmd_env *, struct vmd_vm *, bool force);
 void vm_stagger_start(struct vmd_env *);
 
+/* switches.c: switches (bridges, through priv) and what each tap needs */
+void vmd_switch_bridge(const struct vm_switch *, char out[VM_IFNAME_MAX]);
+int vmd_tap_name(const struct vmd_vm *, uint32_t index, char out[VM_IFNAME_MAX]);
+const struct vm_switch *vmd_nic_switch(const struct vmd_env *, const struct vm_nic *,
+				       uint32_t index, char *err, size_t errlen);
+int vmd_tap_request(const struct vmd_env *, const struct vmd_vm *, uint32_t index,
+		    struct msg_priv_tap *tap, struct msg_vm_nic *vnic, char *err, size_t errlen);
+void vmd_send_switches(struct vmd_env *);
+int vmd_reset_switches(struct vmd_env *, char *err, size_t errlen);
+
 /* requests.c: vmctl's requests, as control forwards them */
 void vmd_dispatch_control(struct vmd_env *, struct msg *);
 void vmd_dispatch_vmm(struct vmd_env *, struct msg *);

@@ -177,6 +177,15 @@ vmm_dispatch(struct vmm_env *env, struct msg *m)
 		vmm_start(env, m);
 		return;
 	}
+	if (m->hdr.type == MSG_VM_NIC) {
+		struct msg_vm_nic nic;
+
+		if (msg_read_vm_nic(m, &nic) < 0 || m->nfds != 0)
+			fatalx("vmm: malformed interface message");
+		if ((vm = vmm_find(env, nic.vm_id)) != NULL)
+			vmm_forward(env, vm, m);
+		return;
+	}
 	if (m->hdr.type == MSG_VM_FD) {
 		if (msg_read_vm_fd(m, &fdmsg) < 0 || m->nfds != 1)
 			fatalx("vmm: malformed descriptor message");

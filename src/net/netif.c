@@ -1,0 +1,206 @@
+/* Host network interfaces: see netif.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/sockios.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "net/netif.h"
+
+static bool
+valid_ifname_char(char c)
+{
+	return c > ' ' && c < 0x7f && c != '/' && c != ':';
+}
+
+void
+netif_default_bridge(const char *switch_name, char out[IFNAMSIZ])
+{
+	size_t len = strlen(switch_name);
+	uint32_t hash = 2166136261u; /* FNV-1a */
+	bool plain = len > 0 && len + strlen(NETIF_BRIDGE_PREFIX) < IFNAMSIZ;
+
+	for (const char *p = switch_name; *p; p++) {
+		plain = plain && valid_ifname_char(*p);
+		hash = (hash ^ (uint8_t)*p) * 16777619u;
+	}
+	if (plain)
+		snprintf(out, IFNAMSIZ, "%s%s", NETIF_BRIDGE_PREFIX, switch_name);
+	else
+		snprintf(out, IFNAMSIZ, "%s%08x", NETIF_BRIDGE_PREFIX, hash);
+}
+
+/* A socket for the interface ioctls; AF_INET, since addresses need it. */
+static int
+ioctl_socket(const char *name, char *err)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: socket: %s", name, strerror(errno));
+	return s;
+}
+
+static int
+check_name(const char *name, char *err)
+{
+	if (name[0] != '\0' && strlen(name) < IFNAMSIZ)
+		return 0;
+	snprintf(err, NETIF_ERROR_MAX, "interface \"%s\": not a valid interface name", name);
+	return -1;
+}
+
+bool
+netif_exists(const char *name)
+{
+	return name[0] != '\0' && strlen(name) < IFNAMSIZ && if_nametoindex(name) != 0;
+}
+
+bool
+netif_is_bridge(const char *name)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", name);
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int
+netif_bridge_create(const char *name, bool *created, char *err)
+{
+	int s, rc = 0;
+
+	*created = false;
+	if (check_name(name, err) < 0)
+		return -1;
+	if (netif_exists(name)) {
+		if (netif_is_bridge(name))
+			return 0;
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: exists and is not a bridge", name);
+		return -1;
+	}
+	if ((s = ioctl_socket(name, err)) < 0)
+		return -1;
+	if (ioctl(s, SIOCBRADDBR, name) < 0) {
+		if (errno == EEXIST && netif_is_bridge(name)) {
+			close(s);
+			return 0; /* created by someone else just now */
+		}
+		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot create it: %s%s", name, strerror(errno),
+			 errno == ENOPKG || errno == EINVAL ? " (is the bridge module loaded?)" : "");
+		rc = -1;
+	} else {
+		*created = true;
+	}
+	close(s);
+	return rc;
+}
+
+int
+netif_bridge_destroy(const char *name, char *err)
+{
+	int s, rc = 0;
+
+	if (check_name(name, err) < 0)
+		return -1;
+	if (netif_set_up(name, false, err) < 0)
+		return -1;
+	if ((s = ioctl_socket(name, err)) < 0)
+		return -1;
+	if (ioctl(s, SIOCBRDELBR, name) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot delete it: %s", name, strerror(errno));
+		rc = -1;
+	}
+	close(s);
+	return rc;
+}
+
+int
+netif_bridge_add_port(const char *bridge, const char *port, char *err)
+{
+	struct ifreq ifr = { 0 };
+	int s, rc = 0;
+
+	if (check_name(bridge, err) < 0 || check_name(port, err) < 0)
+		return -1;
+	ifr.ifr_ifindex = (int)if_nametoindex(port);
+	if (ifr.ifr_ifindex == 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: %s", port, strerror(errno));
+		return -1;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", bridge);
+	if ((s = ioctl_socket(bridge, err)) < 0)
+		return -1;
+	if (ioctl(s, SIOCBRADDIF, &ifr) < 0 && errno != EBUSY) {
+		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot add %s: %s", bridge, port,
+			 strerror(errno));
+		rc = -1;
+	}
+	close(s);
+	return rc;
+}
+
+int
+netif_set_up(const char *name, bool up, char *err)
+{
+	struct ifreq ifr = { 0 };
+	int s, rc = -1;
+
+	if (check_name(name, err) < 0 || (s = ioctl_socket(name, err)) < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: %s", name, strerror(errno));
+		goto out;
+	}
+	if (up)
+		ifr.ifr_flags |= IFF_UP;
+	else
+		ifr.ifr_flags &= ~IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set it %s: %s", name,
+			 up ? "up" : "down", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(s);
+	return rc;
+}
+
+int
+netif_set_addr4(const char *name, struct in_addr addr, unsigned prefix_len, char *err)
+{
+	struct ifreq ifr = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	char text[INET_ADDRSTRLEN];
+	int s, rc = -1;
+
+	if (check_name(name, err) < 0 || prefix_len > 32 || (s = ioctl_socket(name, err)) < 0)
+		return -1;
+	inet_ntop(AF_INET, &addr, text, sizeof(text));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	sin->sin_family = AF_INET;
+	sin->sin_addr = addr;
+	if (ioctl(s, SIOCSIFADDR, &ifr) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set address %s: %s", name, text,
+			 strerror(errno));
+		goto out;
+	}
+	sin->sin_addr.s_addr = prefix_len ? htonl(~(uint32_t)0 << (32 - prefix_len)) : 0;
+	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set netmask /%u: %s", name,
+			 prefix_len, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(s);
+	return rc;
+}
