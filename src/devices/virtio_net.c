@@ -29,6 +29,7 @@
 #define RX_BATCH		 64  /* frames before the guest hears of them */
 #define ETH_PEEK_MAX		 1536 /* a DHCP request fits: 576 bytes and Ethernet */
 #define ETH_SOURCE		 6
+#define ETH_HEADERS_MAX		 (14 + 60 + 8) /* Ethernet, the longest IPv4 header, UDP */
 
 #define VIRTIO_NET_F_CSUM	 (1ULL << 0)
 #define VIRTIO_NET_F_GUEST_CSUM	 (1ULL << 1)
@@ -133,10 +134,12 @@ net_intercept(struct virtio_net *net, const struct virtq_chain *c)
 	}
 	if (!net->local)
 		return false;
-	n = iov_copy_from(c->iov, c->nout, VIRTIO_NET_HDR_BYTES, net->peek,
-			  len < sizeof(net->peek) ? len : sizeof(net->peek));
+	/* The headers first (Ethernet, IPv4 with options, UDP): most frames end the look there. */
+	n = iov_copy_from(c->iov, c->nout, VIRTIO_NET_HDR_BYTES, net->peek, len < ETH_HEADERS_MAX ? len : ETH_HEADERS_MAX);
 	if (!dhcp_is_server_frame(net->peek, n))
 		return false;
+	n = iov_copy_from(c->iov, c->nout, VIRTIO_NET_HDR_BYTES, net->peek,
+			  len < sizeof(net->peek) ? len : sizeof(net->peek));
 	/* One reply waits at a time: a client that asks faster only repeats itself. */
 	if (net->reply_len == 0) {
 		size_t r = dhcp_answer(&net->lease, net->peek, n, net->reply + VIRTIO_NET_HDR_BYTES,
