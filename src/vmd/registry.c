@@ -109,7 +109,8 @@ vm_state_allows(enum vm_state state, enum vm_action action, char *err, size_t er
 			why = "is not paused";
 		break;
 	case VM_ACTION_CONSOLE:
-		if (state != VM_STATE_RUNNING && state != VM_STATE_PAUSED &&
+		/* Starting counts: its pty exists, and `vmctl start -c` attaches at once. */
+		if (state != VM_STATE_STARTING && state != VM_STATE_RUNNING && state != VM_STATE_PAUSED &&
 		    state != VM_STATE_STOPPING)
 			why = "is not running";
 		break;

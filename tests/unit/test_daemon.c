@@ -144,6 +144,8 @@ test_state_rules(void)
 	CHECK(vm_state_allows(VM_STATE_RUNNING, VM_ACTION_UNPAUSE, err, sizeof(err)) == -1);
 	CHECK(vm_state_allows(VM_STATE_PAUSED, VM_ACTION_UNPAUSE, err, sizeof(err)) == 0);
 	CHECK(vm_state_allows(VM_STATE_STOPPED, VM_ACTION_CONSOLE, err, sizeof(err)) == -1);
+	CHECK(vm_state_allows(VM_STATE_WAITING, VM_ACTION_CONSOLE, err, sizeof(err)) == -1);
+	CHECK(vm_state_allows(VM_STATE_STARTING, VM_ACTION_CONSOLE, err, sizeof(err)) == 0);
 	CHECK(strcmp(vm_state_name(VM_STATE_WAITING), "waiting") == 0);
 }
 
