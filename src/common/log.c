@@ -29,6 +29,12 @@ log_set_verbose(int verbosity)
 	log_env.verbosity = verbosity;
 }
 
+int
+log_get_verbose(void)
+{
+	return log_env.verbosity;
+}
+
 void
 log_procname(const char *procname)
 {

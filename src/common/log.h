@@ -6,6 +6,7 @@
 
 void log_init(const char *procname, int to_stderr, int verbosity);
 void log_set_verbose(int verbosity);
+int log_get_verbose(void);
 void log_procname(const char *procname);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

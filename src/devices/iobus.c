@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-int
-iobus_register(struct iobus *bus, uint64_t base, uint64_t len, io_handler_fn *handler, void *device)
+static int
+iobus_insert(struct iobus *bus, uint64_t base, uint64_t len, io_handler_fn *handler, void *device)
 {
 	int i, at;
 
@@ -20,6 +20,35 @@ iobus_register(struct iobus *bus, uint64_t base, uint64_t len, io_handler_fn *ha
 	bus->ranges[at] = (struct io_range){ base, len, handler, device };
 	bus->count++;
 	return 0;
+}
+
+int
+iobus_register(struct iobus *bus, uint64_t base, uint64_t len, io_handler_fn *handler, void *device)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&bus->lock);
+	rc = iobus_insert(bus, base, len, handler, device);
+	pthread_rwlock_unlock(&bus->lock);
+	return rc;
+}
+
+int
+iobus_unregister(struct iobus *bus, uint64_t base)
+{
+	int rc = -1;
+
+	pthread_rwlock_wrlock(&bus->lock);
+	for (int i = 0; i < bus->count; i++)
+		if (bus->ranges[i].base == base) {
+			memmove(&bus->ranges[i], &bus->ranges[i + 1],
+				(size_t)(bus->count - i - 1) * sizeof(bus->ranges[0]));
+			bus->count--;
+			rc = 0;
+			break;
+		}
+	pthread_rwlock_unlock(&bus->lock);
+	return rc;
 }
 
 static const struct io_range *
@@ -41,15 +70,16 @@ iobus_find(const struct iobus *bus, uint64_t addr)
 }
 
 bool
-iobus_dispatch(const struct iobus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
+iobus_dispatch(struct iobus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
-	const struct io_range *r = iobus_find(bus, addr);
+	const struct io_range *r;
 
-	if (r == NULL) {
-		if (!is_write)
-			memset(data, 0xff, len);
-		return false;
-	}
-	r->handler(r->device, addr - r->base, data, len, is_write);
-	return true;
+	pthread_rwlock_rdlock(&bus->lock);
+	r = iobus_find(bus, addr);
+	if (r != NULL)
+		r->handler(r->device, addr - r->base, data, len, is_write);
+	else if (!is_write)
+		memset(data, 0xff, len);
+	pthread_rwlock_unlock(&bus->lock);
+	return r != NULL;
 }

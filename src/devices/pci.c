@@ -29,6 +29,7 @@ struct pci_msi_route {
 };
 
 struct pci_bus {
+	struct vm *vm;
 	pthread_mutex_t lock;
 	uint32_t address;
 	struct pci_function *slots[PCI_MAX_SLOTS][PCI_MAX_FUNCTIONS];
@@ -108,18 +109,73 @@ pci_address_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool 
 	pthread_mutex_unlock(&bus->lock);
 }
 
+/* Where BAR i should be on the MMIO bus now: 0 when nowhere. */
+static uint64_t
+pci_bar_wanted(const struct pci_function *fn, int i)
+{
+	const uint8_t *reg = &fn->config[PCI_BAR0 + 4 * i];
+	uint64_t addr = (uint64_t)reg[0] | (uint64_t)reg[1] << 8 | (uint64_t)reg[2] << 16 | (uint64_t)reg[3] << 24;
+
+	if (!(fn->config[PCI_COMMAND] & PCI_COMMAND_MEMORY))
+		return 0;
+	addr &= ~(fn->bars[i].size - 1);
+	/* Not at 0 (the BAR is unprogrammed) and not over the IOAPIC, LAPIC or firmware. */
+	if (addr == 0 || addr + fn->bars[i].size > MEM_PCI_MMIO_END)
+		return 0;
+	return addr;
+}
+
+/*
+ * After a write to the command register or a BAR: moves each BAR whose
+ * place changed.  A place another range already takes leaves the BAR
+ * unmapped, as a conflict does on real hardware (the guest's problem).
+ */
+static void
+pci_update_bars(struct pci_bus *bus, struct pci_function *fn)
+{
+	for (int i = 0; i < PCI_BARS; i++) {
+		struct pci_bar *bar = &fn->bars[i];
+		uint64_t from = bar->address, to;
+
+		if (bar->size == 0 || (to = pci_bar_wanted(fn, i)) == from)
+			continue;
+		if (from != 0)
+			iobus_unregister(&bus->vm->mmio_bus, from);
+		bar->address = 0;
+		if (to != 0 && iobus_register(&bus->vm->mmio_bus, to, bar->size, bar->handler, bar->device) == 0)
+			bar->address = to;
+		else if (to != 0)
+			log_debug("PCI %02x.%d: BAR %d at %#llx overlaps another range", fn->slot, fn->function, i,
+				  (unsigned long long)to);
+		if (fn->bar_moved)
+			fn->bar_moved(fn, i, from);
+	}
+}
+
+static bool
+pci_overlaps(uint32_t offset, uint32_t len, uint32_t start, uint32_t end)
+{
+	return offset < end && start < offset + len;
+}
+
 static void
 pci_data_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct pci_bus *bus = device;
 	struct pci_function *fn;
+	uint32_t reg;
 
 	pthread_mutex_lock(&bus->lock);
 	fn = pci_addressed_function(bus);
-	if (fn)
-		pci_config_access(fn, (bus->address & 0xfc) + (uint32_t)offset, data, len, is_write);
-	else if (!is_write)
+	reg = (bus->address & 0xfc) + (uint32_t)offset;
+	if (fn) {
+		pci_config_access(fn, reg, data, len, is_write);
+		if (is_write && (pci_overlaps(reg, len, PCI_COMMAND, PCI_COMMAND + 2) ||
+				 pci_overlaps(reg, len, PCI_BAR0, PCI_BAR0 + 4 * PCI_BARS)))
+			pci_update_bars(bus, fn);
+	} else if (!is_write) {
 		memset(data, 0xff, len);
+	}
 	pthread_mutex_unlock(&bus->lock);
 }
 
@@ -183,6 +239,7 @@ pci_add_function(struct vm *vm, struct pci_function *fn)
 		return -1;
 	}
 	fn->writable[PCI_COMMAND] = 0x07; /* I/O, memory, bus master */
+	fn->config[PCI_COMMAND] |= PCI_COMMAND_MEMORY; /* pci_assign_bars mapped the BARs */
 	fn->writable[PCI_COMMAND + 1] = 0x04; /* INTx disable */
 	fn->writable[PCI_INTERRUPT_LINE] = 0xff;
 	fn->slot = slot;
@@ -205,6 +262,7 @@ pci_init(struct vm *vm)
 	pthread_mutex_init(&bus->msi_lock, NULL);
 	pthread_mutex_init(&bus->intx_lock, NULL);
 	bus->next_mmio = MEM_PCI_MMIO_START;
+	bus->vm = vm;
 	vm->pci = bus;
 
 	host = &bus->host_bridge;

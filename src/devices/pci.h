@@ -1,7 +1,10 @@
 /*
  * PCI bus 0 with configuration mechanism #1 (ports 0xcf8/0xcfc).  A device
  * adds a function with its config space; BARs get addresses in the MMIO hole
- * when the function is added and their MMIO ranges go on the I/O bus.
+ * when the function is added, with memory decoding on, as firmware would
+ * leave them for a directly booted kernel.  The guest may move them (SeaBIOS
+ * assigns its own): a BAR's range is on the MMIO bus while the function's
+ * memory decoding is on, at the address its register holds.
  */
 #ifndef VMD_PCI_H
 #define VMD_PCI_H
@@ -22,6 +25,7 @@ struct vm;
 #define PCI_VENDOR_ID	   0x00
 #define PCI_DEVICE_ID	   0x02
 #define PCI_COMMAND	   0x04
+#define PCI_COMMAND_MEMORY 0x02
 #define PCI_STATUS	   0x06
 #define PCI_REVISION	   0x08
 #define PCI_CLASS_PROG	   0x09
@@ -40,7 +44,7 @@ struct pci_bar {
 	uint64_t size;	       /* 0: unused; a power of two of at least 4 KiB */
 	io_handler_fn *handler; /* MMIO accesses, offset relative to the BAR */
 	void *device;
-	uint64_t address;      /* assigned by pci_add_function */
+	uint64_t address;      /* where it is on the MMIO bus now; 0: not mapped */
 };
 
 struct pci_function {
@@ -49,6 +53,8 @@ struct pci_function {
 	struct pci_bar bars[PCI_BARS];
 	/* Called after the guest wrote config space (e.g. MSI-X enable), may be NULL. */
 	void (*config_written)(struct pci_function *fn, uint32_t offset, uint32_t len);
+	/* Called when BAR bar left address from (0: was not mapped) for bars[bar].address; may be NULL. */
+	void (*bar_moved)(struct pci_function *fn, int bar, uint64_t from);
 	void *device;
 	int slot;
 	int function;

@@ -171,5 +171,18 @@ rtc_init(struct vm *vm)
 	rtc->cmos[REG_A] = REG_A_DIVIDER;
 	rtc->cmos[REG_B] = REG_B_24H;
 	rtc->cmos[REG_D] = REG_D_POWER_GOOD;
+	vm->rtc = rtc;
 	return iobus_register(&vm->port_bus, RTC_PORT, 2, rtc_io, rtc);
+}
+
+void
+rtc_nvram_set(struct vm *vm, uint8_t reg, uint8_t value)
+{
+	struct rtc *rtc = vm->rtc;
+
+	if (reg >= CMOS_SIZE || rtc_is_time_register(reg) || reg <= REG_D)
+		return;
+	pthread_mutex_lock(&rtc->lock);
+	rtc->cmos[reg] = value;
+	pthread_mutex_unlock(&rtc->lock);
 }

@@ -162,6 +162,7 @@ struct virtio_device {
 	bool error_logged;		/* one log line per reset cycle */
 	bool paused;			/* the VM is paused: serve nothing (under lock) */
 	struct virtio_device *next;	/* vm->virtio_devices */
+	int pci_slot, pci_function;	/* where the transport put it (the firmware's boot order) */
 
 	int nqueues;
 	struct virtq queues[VIRTIO_MAX_QUEUES];

@@ -428,6 +428,44 @@ vpci_put_cap(struct pci_function *fn, uint8_t at, uint8_t next, uint8_t type, ui
 	pci_config_put32(fn, at + 12u, length);
 }
 
+/*
+ * A 16-bit write to a queue's doorbell signals its eventfd inside KVM.  The
+ * doorbells follow the BAR when the guest moves it (deassign at the old
+ * place, assign at the new).
+ */
+static int
+vpci_doorbells(struct virtio_pci *vp, uint64_t bar, bool assign)
+{
+	for (int i = 0; i < vp->dev->nqueues; i++) {
+		struct kvm_ioeventfd ioeventfd = {
+			.addr = bar + VIRTIO_PCI_NOTIFY + (uint64_t)i * VIRTIO_PCI_NOTIFY_MULT,
+			.len = 2,
+			.fd = vp->dev->queues[i].kick_fd,
+			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		};
+
+		if (ioctl(vp->vm->vm_fd, KVM_IOEVENTFD, &ioeventfd) < 0) {
+			log_warn("%s: KVM_IOEVENTFD", vp->dev->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+vpci_bar_moved(struct pci_function *fn, int bar, uint64_t from)
+{
+	struct virtio_pci *vp = fn->device;
+
+	if (bar != 0)
+		return;
+	if (from != 0)
+		vpci_doorbells(vp, from, false);
+	vp->bar = fn->bars[0].address;
+	if (vp->bar != 0)
+		vpci_doorbells(vp, vp->bar, true);
+}
+
 static void
 vpci_build_config(struct virtio_pci *vp)
 {
@@ -462,6 +500,7 @@ vpci_build_config(struct virtio_pci *vp)
 
 	fn->bars[0] = (struct pci_bar){ .size = VIRTIO_PCI_BAR_SIZE, .handler = vpci_bar_io, .device = vp };
 	fn->config_written = vpci_config_written;
+	fn->bar_moved = vpci_bar_moved;
 	fn->device = vp;
 }
 
@@ -490,25 +529,6 @@ vpci_setup_vectors(struct virtio_pci *vp)
 	return 0;
 }
 
-/* A 16-bit write to a queue's doorbell signals its eventfd inside KVM. */
-static int
-vpci_setup_doorbells(struct virtio_pci *vp)
-{
-	for (int i = 0; i < vp->dev->nqueues; i++) {
-		struct kvm_ioeventfd ioeventfd = {
-			.addr = vp->bar + VIRTIO_PCI_NOTIFY + (uint64_t)i * VIRTIO_PCI_NOTIFY_MULT,
-			.len = 2,
-			.fd = vp->dev->queues[i].kick_fd,
-		};
-
-		if (ioctl(vp->vm->vm_fd, KVM_IOEVENTFD, &ioeventfd) < 0) {
-			log_warn("%s: KVM_IOEVENTFD", vp->dev->name);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int
 virtio_pci_add(struct vm *vm, struct virtio_device *dev)
 {
@@ -529,9 +549,11 @@ virtio_pci_add(struct vm *vm, struct virtio_device *dev)
 	if (slot < 0)
 		return -1;
 	vp->bar = vp->fn.bars[0].address;
+	dev->pci_slot = vp->fn.slot;
+	dev->pci_function = vp->fn.function;
 	vp->intx_gsi = pci_intx_gsi(slot);
 	vp->fn.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx_gsi;
-	if (vpci_setup_vectors(vp) < 0 || vpci_setup_doorbells(vp) < 0)
+	if (vpci_setup_vectors(vp) < 0 || vpci_doorbells(vp, vp->bar, true) < 0)
 		return -1;
 	return virtio_device_run(dev);
 }

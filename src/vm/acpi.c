@@ -1,19 +1,23 @@
 /*
- * ACPI tables for direct Linux boot, written into the BIOS area of guest
- * memory.  Layout (ACPI 6.3 field offsets):
+ * ACPI tables.  For a direct Linux boot they are written into the BIOS area
+ * of guest memory; for a firmware boot they go to SeaBIOS (see struct
+ * acpi_build).  Layout (ACPI 6.3 field offsets):
  *
- *   0xe0000  RSDP (revision 2: RSDT and XSDT addresses)
- *   next 64  FACS (required: the FADT is not hardware-reduced)
+ *   0xe0000  RSDP (revision 2: RSDT and XSDT addresses), a blob of its own
+ *   0xe0040  FACS (required: the FADT is not hardware-reduced)
  *   then     DSDT, FADT, MADT, XSDT, RSDT, each 16-byte aligned
  *
  * The FADT describes fixed hardware (src/devices/acpi_pm.h): PM1a event and
  * control blocks, PM timer, SCI on IRQ 9, no SMI command port (ACPI mode is
  * always on), the reset register at 0xcf9 and a fixed-feature power button.
  */
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "devices/acpi_pm.h"
+#include "devices/fw_cfg.h"
 #include "vm/acpi.h"
 #include "vm/vm.h"
 
@@ -90,10 +94,34 @@
 #define MPS_ACTIVE_HIGH		 0x1
 #define MPS_LEVEL		 (0x3 << 2)
 
-/* Bump allocator over the BIOS area of guest memory. */
-struct acpi_area {
+/*
+ * The tables are built in two blobs: the RSDP, and everything else.  For a
+ * direct boot both lie in guest memory at known addresses.  Under firmware
+ * (SeaBIOS) they go to the guest as fw_cfg files and the firmware places
+ * them: every pointer is then written relative to the start of the tables
+ * blob and recorded, so that the firmware's loader can add the address it
+ * chose and fix the checksums.
+ */
+struct acpi_blob {
+	uint8_t *data;
+	uint64_t base; /* guest address of data[0]; 0 when the firmware places it */
+	uint32_t used, cap;
+};
+
+#define ACPI_MAX_FIXUPS 32
+
+struct acpi_fixup {
+	bool in_rsdp;	/* the field or range is in the RSDP blob, else in the tables */
+	uint32_t offset; /* pointer field, or the checksum byte */
+	uint32_t start, length; /* checksummed range; length 0 for a pointer */
+	uint8_t size;	/* pointer width in bytes */
+};
+
+struct acpi_build {
 	struct vm *vm;
-	uint64_t next;
+	struct acpi_blob rsdp, tables;
+	struct acpi_fixup fixups[ACPI_MAX_FIXUPS];
+	int nfixups;
 };
 
 static void
@@ -128,21 +156,49 @@ acpi_checksum(const uint8_t *p, size_t len)
 	return (uint8_t)-sum;
 }
 
-/* Zeroed guest memory for one structure, or NULL when the area is full. */
+/* Zeroed room for one structure in blob, or NULL when the blob is full. */
 static uint8_t *
-acpi_alloc(struct acpi_area *area, uint64_t len, uint64_t align, uint64_t *gpa)
+acpi_alloc(struct acpi_blob *blob, uint32_t len, uint32_t align, uint32_t *at)
 {
-	uint64_t at = (area->next + align - 1) & ~(align - 1);
-	uint8_t *p;
+	uint32_t offset = (blob->used + align - 1) & ~(align - 1);
 
-	if (len > ACPI_TABLES_END - at)
+	if (offset > blob->cap || len > blob->cap - offset)
 		return NULL;
-	if ((p = guest_ptr(area->vm, at, len)) == NULL)
-		return NULL;
-	memset(p, 0, len);
-	area->next = at + len;
-	*gpa = at;
-	return p;
+	memset(blob->data + offset, 0, len);
+	blob->used = offset + len;
+	*at = offset;
+	return blob->data + offset;
+}
+
+static void
+acpi_add_fixup(struct acpi_build *b, struct acpi_fixup fixup)
+{
+	/* The tables are fixed: ACPI_MAX_FIXUPS is above what they need. */
+	if (b->nfixups < ACPI_MAX_FIXUPS)
+		b->fixups[b->nfixups++] = fixup;
+}
+
+/* Writes at field of blob the address of the structure at target in the tables blob. */
+static void
+acpi_put_pointer(struct acpi_build *b, struct acpi_blob *blob, uint32_t field, uint32_t target, uint8_t size)
+{
+	uint64_t address = b->tables.base + target;
+
+	if (size == 8)
+		put64(blob->data + field, address);
+	else
+		put32(blob->data + field, (uint32_t)address);
+	acpi_add_fixup(b, (struct acpi_fixup){ .in_rsdp = blob == &b->rsdp, .offset = field, .size = size });
+}
+
+/* The checksum byte at offset makes [start, start+len) of blob sum to zero. */
+static void
+acpi_put_checksum(struct acpi_build *b, struct acpi_blob *blob, uint32_t offset, uint32_t start, uint32_t len)
+{
+	blob->data[offset] = 0;
+	blob->data[offset] = acpi_checksum(blob->data + start, len);
+	acpi_add_fixup(b, (struct acpi_fixup){ .in_rsdp = blob == &b->rsdp, .offset = offset, .start = start,
+					       .length = len });
 }
 
 static void
@@ -158,15 +214,15 @@ acpi_header(uint8_t *table, const char *signature, uint32_t len, uint8_t revisio
 	put32(table + 32, 1);
 }
 
-/* Called last, once every field is written. */
+/* Called last, once every field of the table at offset at is written. */
 static void
-acpi_seal(uint8_t *table)
+acpi_seal(struct acpi_build *b, uint32_t at)
 {
+	const uint8_t *table = b->tables.data + at;
 	uint32_t len = (uint32_t)table[4] | (uint32_t)table[5] << 8 | (uint32_t)table[6] << 16 |
 		       (uint32_t)table[7] << 24;
 
-	table[9] = 0;
-	table[9] = acpi_checksum(table, len);
+	acpi_put_checksum(b, &b->tables, at + 9, at, len);
 }
 
 static void
@@ -180,9 +236,9 @@ put_gas_io(uint8_t *p, uint16_t port, uint8_t bit_width, uint8_t access_size)
 }
 
 static int
-acpi_write_facs(struct acpi_area *area, uint64_t *gpa)
+acpi_write_facs(struct acpi_build *b, uint32_t *at)
 {
-	uint8_t *facs = acpi_alloc(area, FACS_LEN, 64, gpa);
+	uint8_t *facs = acpi_alloc(&b->tables, FACS_LEN, 64, at);
 
 	if (facs == NULL)
 		return -1;
@@ -193,7 +249,7 @@ acpi_write_facs(struct acpi_area *area, uint64_t *gpa)
 }
 
 static int
-acpi_write_dsdt(struct acpi_area *area, uint64_t *gpa)
+acpi_write_dsdt(struct acpi_build *b, uint32_t *at)
 {
 	uint8_t *dsdt;
 
@@ -201,7 +257,7 @@ acpi_write_dsdt(struct acpi_area *area, uint64_t *gpa)
 		log_warnx("acpi: the built-in DSDT is not an ACPI table");
 		return -1;
 	}
-	if ((dsdt = acpi_alloc(area, dsdt_aml_len, TABLE_ALIGN, gpa)) == NULL)
+	if ((dsdt = acpi_alloc(&b->tables, (uint32_t)dsdt_aml_len, TABLE_ALIGN, at)) == NULL)
 		return -1;
 	memcpy(dsdt, dsdt_aml, dsdt_aml_len); /* iasl wrote its header and checksum */
 	return 0;
@@ -237,20 +293,20 @@ fadt_set_fixed_hardware(uint8_t *fadt)
 }
 
 static int
-acpi_write_fadt(struct acpi_area *area, uint64_t facs, uint64_t dsdt, uint64_t *gpa)
+acpi_write_fadt(struct acpi_build *b, uint32_t facs, uint32_t dsdt, uint32_t *at)
 {
-	uint8_t *fadt = acpi_alloc(area, FADT_LEN, TABLE_ALIGN, gpa);
+	uint8_t *fadt = acpi_alloc(&b->tables, FADT_LEN, TABLE_ALIGN, at);
 
 	if (fadt == NULL)
 		return -1;
 	acpi_header(fadt, "FACP", FADT_LEN, 6);
 	fadt[FADT_MINOR_VERSION] = 3;
 	/* The FACS is below 4 GiB: the spec wants X_FIRMWARE_CTRL zero then. */
-	put32(fadt + FADT_FIRMWARE_CTRL, (uint32_t)facs);
-	put32(fadt + FADT_DSDT, (uint32_t)dsdt);
-	put64(fadt + FADT_X_DSDT, dsdt);
+	acpi_put_pointer(b, &b->tables, *at + FADT_FIRMWARE_CTRL, facs, 4);
+	acpi_put_pointer(b, &b->tables, *at + FADT_DSDT, dsdt, 4);
+	acpi_put_pointer(b, &b->tables, *at + FADT_X_DSDT, dsdt, 8);
 	fadt_set_fixed_hardware(fadt);
-	acpi_seal(fadt);
+	acpi_seal(b, *at);
 	return 0;
 }
 
@@ -267,11 +323,11 @@ madt_override(uint8_t *p, uint8_t irq, uint32_t gsi, uint16_t flags)
 }
 
 static int
-acpi_write_madt(struct acpi_area *area, int ncpus, uint64_t *gpa)
+acpi_write_madt(struct acpi_build *b, int ncpus, uint32_t *at)
 {
 	uint32_t len = HEADER_LEN + 8 + (uint32_t)ncpus * MADT_LOCAL_APIC_LEN + MADT_IO_APIC_LEN +
 		       2 * MADT_OVERRIDE_LEN + MADT_LOCAL_APIC_NMI_LEN;
-	uint8_t *madt = acpi_alloc(area, len, TABLE_ALIGN, gpa), *p;
+	uint8_t *madt = acpi_alloc(&b->tables, len, TABLE_ALIGN, at), *p;
 
 	if (madt == NULL)
 		return -1;
@@ -300,77 +356,183 @@ acpi_write_madt(struct acpi_area *area, int ncpus, uint64_t *gpa)
 	p[2] = MADT_ALL_PROCESSORS;
 	put16(p + 3, 0); /* conforms to the bus */
 	p[5] = 1;	 /* LINT1 */
-	acpi_seal(madt);
+	acpi_seal(b, *at);
+	return 0;
+}
+
+/* The XSDT (8-byte entries) or, for 32-bit readers, the RSDT (4-byte entries). */
+static int
+acpi_write_root(struct acpi_build *b, const char *signature, uint8_t width, const uint32_t *tables, int count,
+		uint32_t *at)
+{
+	uint32_t len = HEADER_LEN + width * (uint32_t)count;
+	uint8_t *root = acpi_alloc(&b->tables, len, TABLE_ALIGN, at);
+
+	if (root == NULL)
+		return -1;
+	acpi_header(root, signature, len, 1);
+	for (int i = 0; i < count; i++)
+		acpi_put_pointer(b, &b->tables, *at + HEADER_LEN + width * (uint32_t)i, tables[i], width);
+	acpi_seal(b, *at);
 	return 0;
 }
 
 static int
-acpi_write_xsdt(struct acpi_area *area, const uint64_t *tables, int count, uint64_t *gpa)
+acpi_write_rsdp(struct acpi_build *b, uint32_t rsdt, uint32_t xsdt)
 {
-	uint32_t len = HEADER_LEN + 8 * (uint32_t)count;
-	uint8_t *xsdt = acpi_alloc(area, len, TABLE_ALIGN, gpa);
+	uint32_t at;
+	uint8_t *rsdp = acpi_alloc(&b->rsdp, RSDP_LEN, 16, &at);
 
-	if (xsdt == NULL)
+	if (rsdp == NULL)
 		return -1;
-	acpi_header(xsdt, "XSDT", len, 1);
-	for (int i = 0; i < count; i++)
-		put64(xsdt + HEADER_LEN + 8 * i, tables[i]);
-	acpi_seal(xsdt);
-	return 0;
-}
-
-/* For 32-bit readers; Linux uses the XSDT. */
-static int
-acpi_write_rsdt(struct acpi_area *area, const uint64_t *tables, int count, uint64_t *gpa)
-{
-	uint32_t len = HEADER_LEN + 4 * (uint32_t)count;
-	uint8_t *rsdt = acpi_alloc(area, len, TABLE_ALIGN, gpa);
-
-	if (rsdt == NULL)
-		return -1;
-	acpi_header(rsdt, "RSDT", len, 1);
-	for (int i = 0; i < count; i++)
-		put32(rsdt + HEADER_LEN + 4 * i, (uint32_t)tables[i]);
-	acpi_seal(rsdt);
-	return 0;
-}
-
-static void
-acpi_fill_rsdp(uint8_t *rsdp, uint64_t rsdt, uint64_t xsdt)
-{
 	memcpy(rsdp, "RSD PTR ", 8);
 	memcpy(rsdp + 9, ACPI_OEM_ID, 6);
 	rsdp[15] = 2; /* revision: ACPI 2.0 and later */
-	put32(rsdp + 16, (uint32_t)rsdt);
+	acpi_put_pointer(b, &b->rsdp, at + 16, rsdt, 4);
 	put32(rsdp + 20, RSDP_LEN);
-	put64(rsdp + 24, xsdt);
-	rsdp[8] = acpi_checksum(rsdp, 20);
-	rsdp[32] = acpi_checksum(rsdp, RSDP_LEN);
+	acpi_put_pointer(b, &b->rsdp, at + 24, xsdt, 8);
+	acpi_put_checksum(b, &b->rsdp, at + 8, at, 20);
+	acpi_put_checksum(b, &b->rsdp, at + 32, at, RSDP_LEN);
+	return 0;
+}
+
+static int
+acpi_build(struct acpi_build *b)
+{
+	uint32_t facs, dsdt, tables[2], xsdt, rsdt;
+	int ncpus = b->vm->ncpus;
+
+	if (ncpus < 1 || ncpus > ACPI_MAX_CPUS) {
+		log_warnx("acpi: %d vCPUs: the MADT describes 1 to %d", ncpus, ACPI_MAX_CPUS);
+		return -1;
+	}
+	if (acpi_write_facs(b, &facs) < 0 || acpi_write_dsdt(b, &dsdt) < 0 ||
+	    acpi_write_fadt(b, facs, dsdt, &tables[0]) < 0 || acpi_write_madt(b, ncpus, &tables[1]) < 0 ||
+	    acpi_write_root(b, "XSDT", 8, tables, 2, &xsdt) < 0 || acpi_write_root(b, "RSDT", 4, tables, 2, &rsdt) < 0 ||
+	    acpi_write_rsdp(b, rsdt, xsdt) < 0)
+		return -1;
+	return 0;
+}
+
+/* A blob over guest memory [start, end), or an empty one when that is not RAM. */
+static struct acpi_blob
+acpi_guest_blob(struct vm *vm, uint64_t start, uint64_t end)
+{
+	uint8_t *data = guest_ptr(vm, start, end - start);
+
+	return (struct acpi_blob){ .data = data, .base = start, .cap = data ? (uint32_t)(end - start) : 0 };
 }
 
 uint64_t
 acpi_build_tables(struct vm *vm)
 {
-	struct acpi_area area = { vm, ACPI_TABLES_START };
-	uint64_t rsdp_gpa, facs, dsdt, tables[2], xsdt, rsdt;
-	uint8_t *rsdp;
-
-	if (vm->ncpus < 1 || vm->ncpus > ACPI_MAX_CPUS) {
-		log_warnx("acpi: %d vCPUs: the MADT describes 1 to %d", vm->ncpus, ACPI_MAX_CPUS);
-		return 0;
-	}
 	/* The RSDP first, on a 16-byte boundary where a scan of the BIOS area finds it. */
-	if ((rsdp = acpi_alloc(&area, RSDP_LEN, 16, &rsdp_gpa)) == NULL ||
-	    acpi_write_facs(&area, &facs) < 0 ||
-	    acpi_write_dsdt(&area, &dsdt) < 0 ||
-	    acpi_write_fadt(&area, facs, dsdt, &tables[0]) < 0 ||
-	    acpi_write_madt(&area, vm->ncpus, &tables[1]) < 0 ||
-	    acpi_write_xsdt(&area, tables, 2, &xsdt) < 0 ||
-	    acpi_write_rsdt(&area, tables, 2, &rsdt) < 0) {
+	struct acpi_build b = {
+		.vm = vm,
+		.rsdp = acpi_guest_blob(vm, ACPI_TABLES_START, ACPI_TABLES_START + RSDP_LEN),
+		.tables = acpi_guest_blob(vm, ACPI_TABLES_START + 64, ACPI_TABLES_END),
+	};
+
+	if (acpi_build(&b) < 0) {
 		log_warnx("acpi: the tables do not fit in guest memory 0x%x-0x%x", ACPI_TABLES_START,
 			  ACPI_TABLES_END - 1);
 		return 0;
 	}
-	acpi_fill_rsdp(rsdp, rsdt, xsdt);
-	return rsdp_gpa;
+	return ACPI_TABLES_START;
+}
+
+/* One command of the firmware's table loader: 128 bytes, little-endian. */
+#define LOADER_ENTRY_LEN      128
+#define LOADER_ALLOCATE	      1
+#define LOADER_ADD_POINTER    2
+#define LOADER_ADD_CHECKSUM   3
+#define LOADER_ZONE_HIGH      1
+#define LOADER_ZONE_FSEG      2 /* 0xe0000-0xfffff, where the OS scans for the RSDP */
+#define LOADER_FILE_LEN	      56
+#define LOADER_RSDP_FILE      "etc/acpi/rsdp"
+#define LOADER_TABLES_FILE    "etc/acpi/tables"
+#define LOADER_SCRIPT_FILE    "etc/table-loader"
+
+static uint8_t *
+loader_entry(uint8_t *script, int *n, uint32_t command)
+{
+	uint8_t *e = script + (size_t)(*n)++ * LOADER_ENTRY_LEN;
+
+	memset(e, 0, LOADER_ENTRY_LEN);
+	put32(e, command);
+	return e;
+}
+
+static void
+loader_allocate(uint8_t *script, int *n, const char *file, uint32_t align, uint8_t zone)
+{
+	uint8_t *e = loader_entry(script, n, LOADER_ALLOCATE);
+
+	memcpy(e + 4, file, strlen(file));
+	put32(e + 4 + LOADER_FILE_LEN, align);
+	e[8 + LOADER_FILE_LEN] = zone;
+}
+
+static void
+loader_fixup(uint8_t *script, int *n, const struct acpi_fixup *f)
+{
+	const char *file = f->in_rsdp ? LOADER_RSDP_FILE : LOADER_TABLES_FILE;
+	uint8_t *e;
+
+	if (f->length == 0) {
+		e = loader_entry(script, n, LOADER_ADD_POINTER);
+		memcpy(e + 4, file, strlen(file));
+		memcpy(e + 4 + LOADER_FILE_LEN, LOADER_TABLES_FILE, strlen(LOADER_TABLES_FILE));
+		put32(e + 4 + 2 * LOADER_FILE_LEN, f->offset);
+		e[8 + 2 * LOADER_FILE_LEN] = f->size;
+		return;
+	}
+	e = loader_entry(script, n, LOADER_ADD_CHECKSUM);
+	memcpy(e + 4, file, strlen(file));
+	put32(e + 4 + LOADER_FILE_LEN, f->offset);
+	put32(e + 8 + LOADER_FILE_LEN, f->start);
+	put32(e + 12 + LOADER_FILE_LEN, f->length);
+}
+
+/*
+ * The loader script: place both blobs, then patch every pointer, then every
+ * checksum (a checksum covers pointers, so it comes after them).
+ */
+static int
+acpi_add_loader(struct fw_cfg *fw, const struct acpi_build *b)
+{
+	uint8_t script[(2 + ACPI_MAX_FIXUPS) * LOADER_ENTRY_LEN];
+	int n = 0;
+
+	loader_allocate(script, &n, LOADER_RSDP_FILE, 16, LOADER_ZONE_FSEG);
+	loader_allocate(script, &n, LOADER_TABLES_FILE, 64, LOADER_ZONE_HIGH);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < b->nfixups; i++)
+			if ((b->fixups[i].length == 0) == (pass == 0))
+				loader_fixup(script, &n, &b->fixups[i]);
+	return fw_cfg_add_file(fw, LOADER_SCRIPT_FILE, script, (uint32_t)n * LOADER_ENTRY_LEN);
+}
+
+int
+acpi_add_to_firmware(struct vm *vm, struct fw_cfg *fw)
+{
+	uint8_t rsdp[RSDP_LEN];
+	struct acpi_build b = {
+		.vm = vm,
+		.rsdp = { .data = rsdp, .cap = sizeof(rsdp) },
+		.tables = { .data = malloc(ACPI_TABLES_END - ACPI_TABLES_START),
+			    .cap = ACPI_TABLES_END - ACPI_TABLES_START },
+	};
+	int rc = -1;
+
+	if (b.tables.data == NULL || acpi_build(&b) < 0 || b.nfixups == ACPI_MAX_FIXUPS)
+		log_warnx("acpi: cannot build the tables for the firmware");
+	else if (fw_cfg_add_file(fw, LOADER_RSDP_FILE, rsdp, b.rsdp.used) < 0 ||
+		 fw_cfg_add_file(fw, LOADER_TABLES_FILE, b.tables.data, b.tables.used) < 0 ||
+		 acpi_add_loader(fw, &b) < 0)
+		log_warnx("acpi: cannot hand the tables to the firmware");
+	else
+		rc = 0;
+	free(b.tables.data);
+	return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * ACPI tables for a guest booted directly (no firmware): RSDP, RSDT, XSDT,
+ * ACPI tables, for a guest booted directly or through firmware: RSDP, RSDT, XSDT,
  * FADT, FACS, MADT and the DSDT compiled from src/vm/dsdt.asl.  They describe
  * the CPUs (Linux enumerates them from the MADT; Debian's kernels read no MP
  * table), the interrupt controllers, power-off, reset and the power button of
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct vm;
+struct fw_cfg;
 
 /* The tables live in the BIOS area, which the e820 map marks reserved. */
 #define ACPI_TABLES_START 0xe0000
@@ -35,5 +36,12 @@ extern const unsigned long dsdt_aml_len;
  * they do not fit.
  */
 uint64_t acpi_build_tables(struct vm *vm);
+
+/*
+ * For a firmware boot: the same tables as fw_cfg files with the firmware's
+ * loader script (etc/table-loader), which places them and fixes their
+ * pointers and checksums.  Returns -1 with the reason logged.
+ */
+int acpi_add_to_firmware(struct vm *vm, struct fw_cfg *fw);
 
 #endif

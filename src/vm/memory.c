@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -13,10 +14,11 @@
 #include "vm/vm.h"
 
 static int
-memory_add_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint8_t *host, uint64_t size)
+memory_add_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint8_t *host, uint64_t size, uint32_t flags)
 {
 	struct kvm_userspace_memory_region region = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
@@ -70,12 +72,27 @@ memory_setup(struct vm *vm, uint64_t size)
 	vm->low_ram_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;
 	vm->high_ram_size = size - vm->low_ram_size;
 
-	if (memory_add_slot(vm, 0, 0, vm->ram, vm->low_ram_size) < 0)
+	if (memory_add_slot(vm, MEM_SLOT_LOW, 0, vm->ram, vm->low_ram_size, 0) < 0)
 		return -1;
 	if (vm->high_ram_size &&
-	    memory_add_slot(vm, 1, MEM_HIGH_START, vm->ram + vm->low_ram_size, vm->high_ram_size) < 0)
+	    memory_add_slot(vm, MEM_SLOT_HIGH, MEM_HIGH_START, vm->ram + vm->low_ram_size, vm->high_ram_size, 0) < 0)
 		return -1;
 	return 0;
+}
+
+int
+memory_add_rom(struct vm *vm, uint64_t gpa, const void *data, size_t size)
+{
+	/* Guest writes to a read-only slot exit as MMIO that no device claims: ignored. */
+	uint32_t flags = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0 ? KVM_MEM_READONLY : 0;
+	void *rom = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (rom == MAP_FAILED) {
+		log_warn("cannot allocate %zu KiB of ROM", size / 1024);
+		return -1;
+	}
+	memcpy(rom, data, size);
+	return memory_add_slot(vm, MEM_SLOT_ROM, gpa, rom, size, flags);
 }
 
 void *

@@ -2,6 +2,7 @@
 #ifndef VMD_MEMORY_H
 #define VMD_MEMORY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -25,8 +26,15 @@ struct e820_entry {
 	uint32_t type;
 } __attribute__((packed));
 
+/* KVM memory slots. */
+#define MEM_SLOT_LOW  0
+#define MEM_SLOT_HIGH 1
+#define MEM_SLOT_ROM  2 /* the firmware image, read-only, below 4 GiB */
+
 /* Allocates size bytes of guest RAM and registers it with KVM. */
 int memory_setup(struct vm *vm, uint64_t size);
+/* Maps a read-only copy of data (size a multiple of 4 KiB) at gpa. */
+int memory_add_rom(struct vm *vm, uint64_t gpa, const void *data, size_t size);
 /* Fills map with the guest's physical memory map; returns the entry count. */
 int memory_e820(const struct vm *vm, struct e820_entry *map, int max);
 

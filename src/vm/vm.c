@@ -4,8 +4,8 @@
  * thread (console input, signals, the exit request); each vCPU has a thread.
  *
  * Standalone use, for tests and debugging, with the console on stdio:
- *   vmd -V -k kernel [-I initrd] [-a cmdline] [-m size] [-p cpus]
- *          [-d disk[:ro]]... [-n tap]...
+ *   vmd -V [-k kernel | -b bios] [-B disk|cdrom] [-I initrd] [-a cmdline]
+ *          [-m size] [-p cpus] [-d disk[:ro]]... [-n tap]... [-r cdrom]
  */
 #include <bsd/stdlib.h>
 #include <errno.h>
@@ -38,6 +38,7 @@
 #include "net/tap.h"
 #include "vm/acpi.h"
 #include "vm/cpuid.h"
+#include "vm/firmware.h"
 #include "vm/linux_boot.h"
 #include "vm/memory.h"
 #include "vm/vcpu.h"
@@ -168,25 +169,72 @@ map_file(const char *path, int fd, size_t *size)
 	return data;
 }
 
-static uint64_t
-vm_load_kernel(struct vm *vm, uint64_t rsdp)
+/* Boots the bzImage in image directly: ACPI tables, kernel, initrd, vCPU 0 at the 64-bit entry. */
+static int
+vm_boot_linux(struct vm *vm, struct linux_image *image)
 {
-	struct linux_image image = { .name = vm->config.kernel_path, .cmdline = vm->config.cmdline, .rsdp = rsdp };
 	uint64_t entry;
+	int rc;
 
-	image.data = map_file(vm->config.kernel_path, vm->config.kernel_fd, &image.size);
-	if (image.data == NULL)
-		return 0;
-	if (vm->config.initrd_path) {
-		image.initrd = map_file(vm->config.initrd_path, vm->config.initrd_fd, &image.initrd_size);
-		if (image.initrd == NULL)
-			return 0;
+	if (vm->config.boot_device != FIRMWARE_BOOT_DEFAULT) {
+		log_warnx("boot device %s: only firmware boots from a device, and %s is a Linux kernel",
+			  vm->config.boot_device == FIRMWARE_BOOT_CDROM ? "cdrom" :
+			  vm->config.boot_device == FIRMWARE_BOOT_NET	? "net" : "disk",
+			  image->name);
+		return -1;
 	}
-	entry = linux_load(vm, &image);
+	if ((image->rsdp = acpi_build_tables(vm)) == 0) {
+		log_warnx("cannot build the ACPI tables");
+		return -1;
+	}
+	if (vm->config.initrd_path) {
+		image->initrd = map_file(vm->config.initrd_path, vm->config.initrd_fd, &image->initrd_size);
+		if (image->initrd == NULL)
+			return -1;
+	}
+	entry = linux_load(vm, image);
+	if (image->initrd)
+		munmap((void *)image->initrd, image->initrd_size);
+	if (entry == 0)
+		return -1;
+	if ((rc = vcpu_set_linux_entry(&vm->vcpus[0], entry, MEM_BOOT_PARAMS)) < 0)
+		log_warn("vCPU 0: cannot set its boot registers");
+	return rc;
+}
+
+/*
+ * The kernel file decides how the VM boots: a Linux bzImage directly, any
+ * other file of a BIOS image's size as firmware.  Without one, the default
+ * firmware boots from the disks.
+ */
+static int
+vm_boot(struct vm *vm)
+{
+	const char *path = vm->config.kernel_path ? vm->config.kernel_path : FIRMWARE_DEFAULT_PATH;
+	struct linux_image image = { .name = path, .cmdline = vm->config.cmdline };
+	char why[128];
+	int rc;
+
+	image.data = map_file(path, vm->config.kernel_fd, &image.size);
+	if (image.data == NULL) {
+		if (vm->config.kernel_path == NULL)
+			log_warnx("no kernel, and no firmware to boot from a disk (Debian's seabios package has %s)",
+				  FIRMWARE_DEFAULT_PATH);
+		return -1;
+	}
+	if (linux_check_image(image.data, image.size, why, sizeof(why)) == 0) {
+		rc = vm_boot_linux(vm, &image);
+	} else if (firmware_size_ok(image.size)) {
+		if (vm->config.initrd_path)
+			log_warnx("initrd %s: only a Linux kernel takes an initrd, and %s is a BIOS image",
+				  vm->config.initrd_path, path);
+		rc = vm->config.initrd_path ? -1 : firmware_load(vm, path, image.data, image.size, vm->config.boot_device);
+	} else {
+		log_warnx("kernel %s: %s, nor a BIOS image", path, why);
+		rc = -1;
+	}
 	munmap((void *)image.data, image.size);
-	if (image.initrd)
-		munmap((void *)image.initrd, image.initrd_size);
-	return entry;
+	return rc;
 }
 
 static int
@@ -209,25 +257,11 @@ vm_create_vcpus(struct vm *vm)
 static int
 vm_build(struct vm *vm)
 {
-	uint64_t entry, rsdp;
-
 	vm->ncpus = vm->config.ncpus;
 	if (vm_create_kvm(vm) < 0 || memory_setup(vm, vm->config.memory) < 0 || vm_create_devices(vm) < 0 ||
 	    vm_create_vcpus(vm) < 0)
 		return -1;
-	rsdp = acpi_build_tables(vm);
-	if (rsdp == 0) {
-		log_warnx("cannot build the ACPI tables");
-		return -1;
-	}
-	entry = vm_load_kernel(vm, rsdp);
-	if (entry == 0)
-		return -1;
-	if (vcpu_set_linux_entry(&vm->vcpus[0], entry, MEM_BOOT_PARAMS) < 0) {
-		log_warn("vCPU 0: cannot set its boot registers");
-		return -1;
-	}
-	return 0;
+	return vm_boot(vm);
 }
 
 /* The event thread's state: what its callbacks need. */
@@ -390,8 +424,8 @@ vm_run(struct vm *vm)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: vmd -V -k kernel [-I initrd] [-a cmdline] [-m size] [-p cpus]\n"
-			"              [-d disk[:ro]]... [-n tap]... [-r cdrom]\n");
+	fprintf(stderr, "usage: vmd -V [-k kernel | -b bios] [-B device] [-I initrd] [-a cmdline]\n"
+			"              [-m size] [-p cpus] [-d disk[:ro]]... [-n tap]... [-r cdrom] [-v]\n");
 	exit(VM_EXIT_ERROR);
 }
 
@@ -462,6 +496,20 @@ parse_cdrom(const char *path, struct vm_config *config)
 	return 0;
 }
 
+/* -B disk|cdrom|net: where the firmware boots from. */
+static int
+parse_boot_device(const char *name)
+{
+	static const char *const names[] = { "disk", "cdrom", "net" };
+	static const int values[] = { FIRMWARE_BOOT_DISK, FIRMWARE_BOOT_CDROM, FIRMWARE_BOOT_NET };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return values[i];
+	log_warnx("boot device %s: not disk, cdrom or net", name);
+	return -1;
+}
+
 /* -n name: a tap device, created unless it exists. */
 static int
 parse_tap(const char *name, struct vm_config *config)
@@ -499,9 +547,13 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 		.control_fd = -1,
 		.cdrom_index = -1,
 	};
-	while ((ch = getopt(argc, argv, "a:d:I:k:m:n:p:r:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:B:b:d:I:k:m:n:p:r:v")) != -1) {
 		switch (ch) {
 		case 'a': config->cmdline = optarg; break;
+		case 'B':
+			if ((config->boot_device = parse_boot_device(optarg)) < 0)
+				return -1;
+			break;
 		case 'd':
 			if (parse_disk(optarg, config) < 0)
 				return -1;
@@ -515,7 +567,9 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 				return -1;
 			break;
 		case 'I': config->initrd_path = optarg; break;
+		case 'b':
 		case 'k': config->kernel_path = optarg; break;
+		case 'v': log_set_verbose(log_get_verbose() + 1); break;
 		case 'm':
 			if (parse_memory(optarg, &config->memory) < 0)
 				return -1;
@@ -531,7 +585,7 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 			usage();
 		}
 	}
-	if (optind != argc || config->kernel_path == NULL)
+	if (optind != argc)
 		usage();
 	return 0;
 }

@@ -51,7 +51,7 @@ struct vm_tap {
 };
 
 struct vm_config {
-	const char *kernel_path;
+	const char *kernel_path; /* a bzImage or a BIOS image; NULL: the default firmware */
 	const char *initrd_path;
 	const char *cmdline;
 	uint64_t memory;
@@ -62,6 +62,7 @@ struct vm_config {
 	struct disk *disks[VM_CONFIG_DISKS];
 	int ndisks;
 	int cdrom_index; /* the disk that is the CD-ROM image (serial "cdrom"), or -1 */
+	int boot_device; /* enum firmware_boot: where firmware boots from */
 	struct vm_tap taps[VM_CONFIG_NICS];
 	int ntaps;
 	/* Under the daemon (vm_ipc.c), opened by the parent; -1 standalone. */
@@ -81,6 +82,7 @@ struct vcpu {
 };
 
 struct uart;
+struct rtc;
 struct acpi_pm;
 struct pci_bus;
 struct virtio_device;
@@ -105,6 +107,7 @@ struct vm {
 	struct iobus mmio_bus;
 
 	struct uart *uart;
+	struct rtc *rtc;
 	struct acpi_pm *pm;
 	struct pci_bus *pci;
 	struct virtio_device *virtio_devices; /* a list, for pause */
