@@ -174,7 +174,8 @@ fill_config(struct vm *vm, struct vm_daemon *d)
 	struct vm_config *c = &vm->config;
 	char err[DISK_ERROR_MAX];
 
-	c->kernel_path = p->kernel;
+	c->kernel_path = p->kernel[0] ? p->kernel : NULL; /* none: the default firmware, opened by the parent */
+	c->boot_device = (int)p->boot_device;
 	c->initrd_path = p->initrd[0] ? p->initrd : NULL;
 	c->cmdline = p->cmdline[0] ? p->cmdline : VM_DEFAULT_CMDLINE;
 	c->memory = p->memory;
@@ -184,7 +185,7 @@ fill_config(struct vm *vm, struct vm_daemon *d)
 		return -1;
 	}
 	if (c->kernel_fd < 0) {
-		log_warnx("no kernel: booting from a disk or CD-ROM needs firmware support");
+		log_warnx("no kernel or firmware descriptor");
 		return -1;
 	}
 	for (uint32_t i = 0; i < p->ndisks && i < VM_CONFIG_DISKS; i++) {

@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "disk/disk.h"
+#include "vm/firmware.h"
 #include "vm/vm.h"
 #include "vmd/vmd.h"
 
@@ -234,18 +235,51 @@ launch_check(struct launch *l)
 {
 	const struct vm_params *p = &l->vm->params;
 
-	/* vmd boots Linux kernels directly: booting a disk or CD-ROM image needs firmware, not here yet. */
-	if (p->boot_device != VM_BOOT_DEFAULT)
-		return launch_error(l, "boot device %s: booting from a device needs firmware, which vmd does not have yet",
-				    vm_boot_device_name(p->boot_device));
-	if (p->kernel[0] == '\0')
-		return launch_error(l, "no kernel: booting from a disk or CD-ROM needs firmware, which vmd does not have"
-				       " yet (give one with -k or `kernel' in vm.conf)");
+	if (p->boot_device == VM_BOOT_NET)
+		return launch_error(l, "boot device net: network boot is not supported yet");
+	if (p->boot_device == VM_BOOT_CDROM && p->cdrom[0] == '\0')
+		return launch_error(l, "boot device cdrom: the VM has no CD-ROM image (-r or `cdrom' in vm.conf)");
 	for (uint32_t i = 0; i < p->nnics; i++)
 		if (p->nics[i].switch_name[0] != '\0' &&
 		    vmd_nic_switch(l->env, &p->nics[i], i, l->err, l->errlen) == NULL)
 			return -1;
 	return 0;
+}
+
+/* Whether fd holds a Linux bzImage (the boot protocol's "HdrS" at 0x202), not a BIOS image. */
+static bool
+is_linux_kernel(int fd)
+{
+	char magic[4];
+
+	return pread(fd, magic, sizeof(magic), 0x202) == (ssize_t)sizeof(magic) && memcmp(magic, "HdrS", 4) == 0;
+}
+
+/*
+ * The file the VM boots: its kernel (a bzImage, or a BIOS image), or else
+ * the default firmware, which then boots from the disks or the CD-ROM.
+ */
+static int
+open_boot_file(struct launch *l)
+{
+	const struct vm_params *p = &l->vm->params;
+	int fd;
+
+	if (p->kernel[0] == '\0') {
+		fd = open(FIRMWARE_DEFAULT_PATH, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			launch_error(l, "no kernel, and no firmware to boot from a disk: %s: %s (Debian's seabios package"
+					" has it)", FIRMWARE_DEFAULT_PATH, strerror(errno));
+		return fd;
+	}
+	if ((fd = open_file(l, "kernel", p->kernel, by_user(l->vm, VM_SET_KERNEL))) < 0)
+		return -1;
+	if (p->boot_device != VM_BOOT_DEFAULT && is_linux_kernel(fd)) {
+		close(fd);
+		return launch_error(l, "boot device %s: only firmware boots from a device, and %s is a Linux kernel"
+				       " booted directly", vm_boot_device_name(p->boot_device), p->kernel);
+	}
+	return fd;
 }
 
 int
@@ -262,8 +296,7 @@ vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		return launch_error(&l, "/dev/kvm: %s", strerror(errno));
-	if ((p->kernel[0] && (kernel = open_file(&l, "kernel", p->kernel,
-						 by_user(vm, VM_SET_KERNEL))) < 0) ||
+	if ((kernel = open_boot_file(&l)) < 0 ||
 	    (p->initrd[0] && (initrd = open_file(&l, "initrd", p->initrd,
 						 by_user(vm, VM_SET_INITRD))) < 0) ||
 	    (p->cdrom[0] && (cdrom = open_file(&l, "cdrom", p->cdrom,
@@ -280,7 +313,7 @@ vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
 	vm->state = VM_STATE_STARTING;
 	send_fd(&l, kvm, VM_FD_KVM, 0, 0, 0, true, "/dev/kvm");
 	if (kernel >= 0)
-		send_fd(&l, kernel, VM_FD_KERNEL, 0, 0, 0, false, p->kernel);
+		send_fd(&l, kernel, VM_FD_KERNEL, 0, 0, 0, false, p->kernel[0] ? p->kernel : FIRMWARE_DEFAULT_PATH);
 	if (initrd >= 0)
 		send_fd(&l, initrd, VM_FD_INITRD, 0, 0, 0, false, p->initrd);
 	if (cdrom >= 0)
