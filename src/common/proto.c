@@ -132,7 +132,8 @@ msg_read_vm_event(const struct msg *m, struct msg_vm_event *out)
 int
 msg_read_priv_tap(const struct msg *m, struct msg_priv_tap *out)
 {
-	if ((m->hdr.type != MSG_PRIV_TAP && m->hdr.type != MSG_PRIV_ATTACH) ||
+	if ((m->hdr.type != MSG_PRIV_TAP && m->hdr.type != MSG_PRIV_ATTACH &&
+	     m->hdr.type != MSG_PRIV_DETACH) ||
 	    msg_copy(m, out, sizeof(*out)) < 0)
 		return -1;
 	TERMINATE(out->ifname);
@@ -144,7 +145,8 @@ msg_read_priv_tap(const struct msg *m, struct msg_priv_tap *out)
 int
 msg_read_priv_switch(const struct msg *m, struct msg_priv_switch *out)
 {
-	if ((m->hdr.type != MSG_PRIV_SWITCH && m->hdr.type != MSG_PRIV_RESET) ||
+	if ((m->hdr.type != MSG_PRIV_SWITCH && m->hdr.type != MSG_PRIV_RESET &&
+	     m->hdr.type != MSG_PRIV_REMOVE) ||
 	    msg_copy(m, out, sizeof(*out)) < 0)
 		return -1;
 	TERMINATE(out->name);
@@ -190,6 +192,7 @@ msg_type_name(uint32_t type)
 		{ MSG_PRIV_TAP, "priv-tap" },	    { MSG_LOG_VERBOSE, "log-verbose" },
 		{ MSG_VM_NIC, "vm-nic" },	    { MSG_PRIV_SWITCH, "priv-switch" },
 		{ MSG_PRIV_RESET, "priv-reset" },   { MSG_PRIV_ATTACH, "priv-attach" },
+		{ MSG_PRIV_DETACH, "priv-detach" }, { MSG_PRIV_REMOVE, "priv-remove" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

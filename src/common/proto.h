@@ -58,6 +58,8 @@ enum msg_type {
 	MSG_PRIV_SWITCH,    /* struct msg_priv_switch: create or adopt its bridge */
 	MSG_PRIV_RESET,	    /* struct msg_priv_switch (empty): delete the bridges priv made */
 	MSG_PRIV_ATTACH,    /* struct msg_priv_tap: put a running VM's tap on its bridge */
+	MSG_PRIV_DETACH,    /* struct msg_priv_tap: take a running VM's tap off its bridge */
+	MSG_PRIV_REMOVE,    /* struct msg_priv_switch: forget it, delete the bridge priv made */
 	/* parent to every child */
 	MSG_LOG_VERBOSE = 128, /* struct msg_vm_event: status is the verbosity */
 	MSG_TYPE_LAST

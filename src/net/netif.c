@@ -1,6 +1,7 @@
 /* Host network interfaces: see netif.h. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -139,6 +140,48 @@ netif_bridge_add_port(const char *bridge, const char *port, char *err)
 		return -1;
 	if (ioctl(s, SIOCBRADDIF, &ifr) < 0 && errno != EBUSY) {
 		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot add %s: %s", bridge, port,
+			 strerror(errno));
+		rc = -1;
+	}
+	close(s);
+	return rc;
+}
+
+bool
+netif_is_port_of(const char *bridge, const char *port)
+{
+	char path[64], target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	if (strlen(port) >= IFNAMSIZ || strchr(port, '/') != NULL)
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/master", port);
+	if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
+		return false;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	return strcmp(base != NULL ? base + 1 : target, bridge) == 0;
+}
+
+int
+netif_bridge_remove_port(const char *bridge, const char *port, char *err)
+{
+	struct ifreq ifr = { 0 };
+	int s, rc = 0;
+
+	if (check_name(bridge, err) < 0 || check_name(port, err) < 0)
+		return -1;
+	if (!netif_is_port_of(bridge, port))
+		return 0;
+	ifr.ifr_ifindex = (int)if_nametoindex(port);
+	if (ifr.ifr_ifindex == 0)
+		return 0; /* gone meanwhile: its VM exited */
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", bridge);
+	if ((s = ioctl_socket(bridge, err)) < 0)
+		return -1;
+	if (ioctl(s, SIOCBRDELIF, &ifr) < 0 && errno != EINVAL && errno != ENODEV) {
+		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot remove %s: %s", bridge, port,
 			 strerror(errno));
 		rc = -1;
 	}

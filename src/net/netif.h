@@ -36,6 +36,10 @@ int netif_bridge_create(const char *name, bool *created, char *err);
 int netif_bridge_destroy(const char *name, char *err);
 /* Makes port a port of bridge. */
 int netif_bridge_add_port(const char *bridge, const char *port, char *err);
+/* Takes port off bridge; a port of another bridge, or of none, is left alone. */
+int netif_bridge_remove_port(const char *bridge, const char *port, char *err);
+/* Whether port is a port of bridge. */
+bool netif_is_port_of(const char *bridge, const char *port);
 
 /* Sets the interface up or down. */
 int netif_set_up(const char *name, bool up, char *err);

@@ -6,6 +6,8 @@
  * descriptor to the parent (MSG_PRIV_TAP).  `vmctl reset switches` deletes
  * the bridges it created (MSG_PRIV_RESET); the parent then declares the
  * switches again and reattaches the running VMs' taps (MSG_PRIV_ATTACH).
+ * A reload that drops a switch takes the running VMs' taps off its bridge
+ * (MSG_PRIV_DETACH) and deletes the bridge if priv made it (MSG_PRIV_REMOVE).
  * At exit it deletes the bridges it created and leaves adopted ones.
  */
 #include <arpa/inet.h>
@@ -124,6 +126,28 @@ remove_switches(struct priv_env *env)
 	env->nswitches = 0;
 }
 
+/*
+ * A switch gone from the configuration (reload): priv forgets it and
+ * deletes its bridge if it made it; an adopted bridge stays.  The parent
+ * has taken the running VMs' taps off it first (MSG_PRIV_DETACH).
+ */
+static void
+remove_switch(struct priv_env *env, const struct msg_priv_switch *msw)
+{
+	struct priv_switch *sw = find_bridge(env, msw->bridge);
+	char err[NETIF_ERROR_MAX];
+
+	if (sw == NULL || strcmp(sw->name, msw->name) != 0)
+		return; /* never made or adopted: it failed when it was declared */
+	if (!sw->created)
+		log_info("switch %s: removed; bridge %s left as it was", sw->name, sw->bridge);
+	else if (netif_bridge_destroy(sw->bridge, err) < 0)
+		log_warnx("switch %s: removed, but %s", sw->name, err);
+	else
+		log_info("switch %s: removed; bridge %s deleted", sw->name, sw->bridge);
+	*sw = env->switches[--env->nswitches];
+}
+
 /* Puts a tap on its switch's bridge (or gives it its address) and sets it up or down. */
 static int
 configure_tap(struct priv_env *env, const struct msg_priv_tap *tap, char *err)
@@ -183,12 +207,21 @@ priv_dispatch(struct priv_env *env, struct msg *m)
 		return;
 	case MSG_PRIV_SWITCH:
 	case MSG_PRIV_RESET:
+	case MSG_PRIV_REMOVE:
 		if (msg_read_priv_switch(m, &sw) < 0)
 			break;
 		if (m->hdr.type == MSG_PRIV_RESET)
 			remove_switches(env);
+		else if (m->hdr.type == MSG_PRIV_REMOVE)
+			remove_switch(env, &sw);
 		else
 			add_switch(env, &sw);
+		return;
+	case MSG_PRIV_DETACH:
+		if (msg_read_priv_tap(m, &tap) < 0)
+			break;
+		if (netif_bridge_remove_port(tap.bridge, tap.ifname, err) < 0)
+			log_warnx("interface %s: %s", tap.ifname, err);
 		return;
 	case MSG_PRIV_ATTACH:
 		if (msg_read_priv_tap(m, &tap) < 0)

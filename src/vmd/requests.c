@@ -476,10 +476,15 @@ vmd_load_config(struct vmd_env *env, const char *path, bool replace, char *err, 
 {
 	struct config_options copts = { env->opts.defines, env->opts.ndefines, false };
 	struct vmd_config conf;
+	struct vm_switch *old_switches = NULL; /* replaced: which ones went, for priv */
+	size_t nold = 0;
 
 	if (config_parse_file(&conf, path, &copts, err, errlen) < 0)
 		return -1;
 	if (replace) {
+		old_switches = env->conf.switches;
+		nold = env->conf.nswitches;
+		env->conf.switches = NULL;
 		config_free(&env->conf);
 		env->conf = conf;
 	} else {
@@ -498,8 +503,9 @@ vmd_load_config(struct vmd_env *env, const char *path, bool replace, char *err, 
 	}
 	sync_registry(env, replace);
 	if (env->base) {
-		vmd_send_switches(env);
+		vmd_reload_switches(env, old_switches, nold);
 		vm_stagger_start(env);
 	}
+	free(old_switches);
 	return 0;
 }

@@ -1,8 +1,10 @@
 /*
  * The parent's side of switches and VM interfaces: it tells priv which
- * bridges the configuration declares, what each tap needs (its bridge, or
- * the address of a local interface), and on `vmctl reset switches` rereads
- * the switches and has priv make them again and reattach the running VMs.
+ * bridges the configuration declares, what each tap needs (its bridge or
+ * the address of a local interface), and on `vmctl reset switches`
+ * rereads the switches and has priv make them again and reattach the
+ * running VMs.  A reload removes the switches the new configuration no
+ * longer has.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,9 +119,18 @@ vmd_send_switches(struct vmd_env *env)
 	}
 }
 
-/* Puts the taps of the VMs that run back on their switches' bridges. */
+static bool
+vm_has_taps(const struct vmd_vm *vm)
+{
+	return vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_WAITING;
+}
+
+/*
+ * Puts the taps of the VMs that run back on their switches' bridges; quiet:
+ * an interface whose switch is gone was reported when it went.
+ */
 static void
-reattach_taps(struct vmd_env *env)
+reattach_taps(struct vmd_env *env, bool quiet)
 {
 	struct msg_vm_nic vnic;
 	struct msg_priv_tap tap;
@@ -127,19 +138,78 @@ reattach_taps(struct vmd_env *env)
 	char err[256];
 
 	TAILQ_FOREACH(vm, &env->vms, entry) {
-		if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_WAITING)
+		if (!vm_has_taps(vm))
 			continue;
 		for (uint32_t i = 0; i < vm->params.nnics; i++) {
 			if (vm->params.nics[i].switch_name[0] == '\0')
 				continue;
 			if (vmd_tap_request(env, vm, i, &tap, &vnic, err, sizeof(err)) < 0) {
-				log_warnx("vm %s: %s: left on no switch", vm->params.name, err);
+				if (!quiet)
+					log_warnx("vm %s: %s: left on no switch", vm->params.name, err);
 				continue;
 			}
 			vmd_send_child(env, &env->priv, MSG_PRIV_ATTACH, vm->id, &tap, sizeof(tap),
 				       NULL, 0);
 		}
 	}
+}
+
+/* Whether the configuration still has the switch, enabled and on the same bridge. */
+static bool
+switch_kept(const struct vmd_env *env, const struct vm_switch *old)
+{
+	const struct vm_switch *sw = config_find_switch(&env->conf, old->name);
+	char bridge[VM_IFNAME_MAX], old_bridge[VM_IFNAME_MAX];
+
+	if (sw == NULL || !sw->enabled)
+		return false;
+	vmd_switch_bridge(sw, bridge);
+	vmd_switch_bridge(old, old_bridge);
+	return strcmp(bridge, old_bridge) == 0;
+}
+
+/* Takes the running VMs' taps off a switch that is going away. */
+static void
+detach_taps(struct vmd_env *env, const struct vm_switch *old, const char *bridge)
+{
+	struct msg_priv_tap tap;
+	struct vmd_vm *vm;
+
+	TAILQ_FOREACH(vm, &env->vms, entry) {
+		if (!vm_has_taps(vm))
+			continue;
+		for (uint32_t i = 0; i < vm->params.nnics; i++) {
+			if (strcmp(vm->params.nics[i].switch_name, old->name) != 0)
+				continue;
+			memset(&tap, 0, sizeof(tap));
+			tap.vm_id = vm->id;
+			tap.index = i;
+			if (vmd_tap_name(vm, i, tap.ifname) < 0)
+				continue;
+			snprintf(tap.bridge, sizeof(tap.bridge), "%s", bridge);
+			log_warnx("vm %s: interface %u: switch %s is no longer configured: "
+				  "%s left on no switch", vm->params.name, i, old->name, tap.ifname);
+			vmd_send_child(env, &env->priv, MSG_PRIV_DETACH, vm->id, &tap, sizeof(tap),
+				       NULL, 0);
+		}
+	}
+}
+
+void
+vmd_reload_switches(struct vmd_env *env, const struct vm_switch *old, size_t nold)
+{
+	for (size_t i = 0; i < nold; i++) {
+		struct msg_priv_switch m = { 0 };
+
+		if (!old[i].enabled || switch_kept(env, &old[i]))
+			continue;
+		snprintf(m.name, sizeof(m.name), "%s", old[i].name);
+		vmd_switch_bridge(&old[i], m.bridge);
+		detach_taps(env, &old[i], m.bridge);
+		vmd_send_child(env, &env->priv, MSG_PRIV_REMOVE, 0, &m, sizeof(m), NULL, 0);
+	}
+	vmd_send_switches(env);
+	reattach_taps(env, true);
 }
 
 int
@@ -158,6 +228,6 @@ vmd_reset_switches(struct vmd_env *env, char *err, size_t errlen)
 	config_free(&conf);
 	vmd_send_child(env, &env->priv, MSG_PRIV_RESET, 0, &none, sizeof(none), NULL, 0);
 	vmd_send_switches(env);
-	reattach_taps(env);
+	reattach_taps(env, false);
 	return 0;
 }

@@ -159,6 +159,7 @@ const struct vm_switch *vmd_nic_switch(const struct vmd_env *, const struct vm_n
 int vmd_tap_request(const struct vmd_env *, const struct vmd_vm *, uint32_t index,
 		    struct msg_priv_tap *tap, struct msg_vm_nic *vnic, char *err, size_t errlen);
 void vmd_send_switches(struct vmd_env *);
+void vmd_reload_switches(struct vmd_env *, const struct vm_switch *old, size_t nold);
 int vmd_reset_switches(struct vmd_env *, char *err, size_t errlen);
 
 /* requests.c: vmctl's requests, as control forwards them */

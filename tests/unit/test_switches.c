@@ -2,10 +2,14 @@
  * What the parent asks priv for each VM interface (src/vmd/switches.c):
  * the bridge of its switch, refusals for missing or disabled switches, the
  * /31 of a local interface from the configured or default prefix, the locks;
- * and the new messages' readers.
+ * what a reload that drops switches asks priv (over a real socketpair); and
+ * the new messages' readers.
  */
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/proto.h"
 #include "unit/check.h"
@@ -122,6 +126,88 @@ test_new_message_readers(void)
 	CHECK(msg_read_vm_nic(&m, &gotnic) < 0);
 }
 
+/* The next message priv would read: its type, and the payload in *out. */
+static uint32_t
+next_message(int fd, void *out, size_t len)
+{
+	static struct msg_buf buf;
+	struct msg m;
+
+	if (msg_recv(fd, &m, &buf) <= 0)
+		return MSG_NONE;
+	CHECK(m.hdr.len == len);
+	if (m.hdr.len == len)
+		memcpy(out, m.data, len);
+	return m.hdr.type;
+}
+
+static void
+test_reload_removes_switches(void)
+{
+	struct msg_priv_switch sw;
+	struct msg_priv_tap tap;
+	struct vm_switch *old;
+	struct vmd_vm *running;
+	size_t nold;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	TAILQ_INIT(&env.vms);
+	env.priv.fd = sv[0];
+	env.priv.name = "priv";
+	setup("switch \"lan\" { }\nswitch \"pre\" { interface br0 }\nswitch \"same\" { }\n"
+	      "vm \"v\" { interface { switch \"lan\" } }\n");
+	running = vm_add(&env, &env.conf.vms[0], true);
+	CHECK(running != NULL);
+	if (running == NULL)
+		return;
+	running->state = VM_STATE_RUNNING;
+	nold = env.conf.nswitches;
+	old = env.conf.switches;
+	env.conf.switches = NULL;
+	/* lan is gone, pre moved to another bridge, same stays. */
+	setup("switch \"pre\" { interface br1 }\nswitch \"same\" { }\n");
+	vmd_reload_switches(&env, old, nold);
+	/* The running VM's tap leaves lan's bridge first, then lan goes. */
+	CHECK(next_message(sv[1], &tap, sizeof(tap)) == MSG_PRIV_DETACH);
+	CHECK(strcmp(tap.ifname, "vm1-if0") == 0 && strcmp(tap.bridge, "vmdsw-lan") == 0);
+	CHECK(next_message(sv[1], &sw, sizeof(sw)) == MSG_PRIV_REMOVE);
+	CHECK(strcmp(sw.name, "lan") == 0 && strcmp(sw.bridge, "vmdsw-lan") == 0);
+	CHECK(next_message(sv[1], &sw, sizeof(sw)) == MSG_PRIV_REMOVE);
+	CHECK(strcmp(sw.name, "pre") == 0 && strcmp(sw.bridge, "br0") == 0);
+	/* Then the switches of the new file are declared; same is not removed. */
+	CHECK(next_message(sv[1], &sw, sizeof(sw)) == MSG_PRIV_SWITCH);
+	CHECK(strcmp(sw.name, "pre") == 0 && strcmp(sw.bridge, "br1") == 0);
+	CHECK(next_message(sv[1], &sw, sizeof(sw)) == MSG_PRIV_SWITCH);
+	CHECK(strcmp(sw.name, "same") == 0);
+	/* Nothing is reattached: the VM's switch is gone. */
+	CHECK(msg_recv(sv[1], &(struct msg){ 0 }, &(struct msg_buf){ 0 }) < 0);
+	free(old);
+	vm_remove(&env, running);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+test_priv_remove_readers(void)
+{
+	struct msg_priv_switch sw = { "lan", "vmdsw-lan", 0 }, got;
+	struct msg_priv_tap tap = { 0 }, gottap;
+	struct msg m = { 0 };
+
+	m.hdr.type = MSG_PRIV_REMOVE;
+	m.hdr.len = sizeof(sw);
+	m.data = (const uint8_t *)&sw;
+	CHECK(msg_read_priv_switch(&m, &got) == 0 && strcmp(got.bridge, "vmdsw-lan") == 0);
+	CHECK(msg_read_priv_tap(&m, &gottap) < 0);
+	m.hdr.type = MSG_PRIV_DETACH;
+	m.hdr.len = sizeof(tap);
+	m.data = (const uint8_t *)&tap;
+	CHECK(msg_read_priv_tap(&m, &gottap) == 0);
+	CHECK(msg_read_priv_switch(&m, &got) < 0);
+	CHECK(strcmp(msg_type_name(MSG_PRIV_REMOVE), "priv-remove") == 0);
+}
+
 int
 main(void)
 {
@@ -129,6 +215,8 @@ main(void)
 	RUN_TEST(test_missing_and_disabled_switch);
 	RUN_TEST(test_local_interface);
 	RUN_TEST(test_new_message_readers);
+	RUN_TEST(test_reload_removes_switches);
+	RUN_TEST(test_priv_remove_readers);
 	config_free(&env.conf);
 	TEST_EXIT();
 }
