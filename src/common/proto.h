@@ -160,6 +160,7 @@ struct msg_vm_event {
 /* struct msg_priv_tap flags */
 #define PRIV_TAP_LOCAL 0x01 /* give the tap addr/prefix_len */
 #define PRIV_TAP_DOWN  0x02 /* leave the tap down */
+#define PRIV_TAP_LOCAL6 0x04 /* also give the tap addr6/prefix6_len */
 
 #define PRIV_REASON_MAX 256
 
@@ -172,6 +173,8 @@ struct msg_priv_tap {
 	uint32_t flags;		    /* PRIV_TAP_* */
 	uint32_t addr;		    /* PRIV_TAP_LOCAL: the host's address, network order */
 	uint32_t prefix_len;
+	uint8_t addr6[16];	    /* PRIV_TAP_LOCAL6: the host's IPv6 address */
+	uint32_t prefix6_len;
 	char reason[PRIV_REASON_MAX]; /* reply: what failed, when error is set */
 };
 

@@ -461,10 +461,11 @@ vm_parse_prefix6(const char *text, struct in6_addr *addr, uint32_t *len, char *e
 {
 	char buf[INET6_ADDRSTRLEN];
 
-	if (split_prefix(text, buf, sizeof(buf), len, 120) == -1 ||
+	/* Each local interface gets a /64 from it, so /64 is the longest that works. */
+	if (split_prefix(text, buf, sizeof(buf), len, 64) == -1 ||
 	    inet_pton(AF_INET6, buf, addr) != 1)
 		return fail(err, errlen,
-			    "prefix \"%s\" is not an IPv6 address/length (length at most 120)",
+			    "prefix \"%s\" is not an IPv6 address/length (length at most 64)",
 			    text);
 	if (host_bits_set((const uint8_t *)addr, sizeof(*addr), *len))
 		return fail(err, errlen, "prefix %s has bits set past the /%u", text, *len);

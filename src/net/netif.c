@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/ipv6.h> /* struct in6_ifreq */
 #include <linux/sockios.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -244,6 +245,44 @@ netif_set_addr4(const char *name, struct in_addr addr, unsigned prefix_len, char
 	}
 	rc = 0;
 out:
+	close(s);
+	return rc;
+}
+
+int
+netif_add_addr6(const char *name, const struct in6_addr *addr, unsigned prefix_len, char *err)
+{
+	struct in6_ifreq req = { 0 };
+	char text[INET6_ADDRSTRLEN];
+	int s, rc = 0;
+
+	if (check_name(name, err) < 0)
+		return -1;
+	inet_ntop(AF_INET6, addr, text, sizeof(text));
+	if (prefix_len > 128) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: address %s/%u: prefix too long", name,
+			 text, prefix_len);
+		return -1;
+	}
+	if ((req.ifr6_ifindex = (int)if_nametoindex(name)) == 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: %s", name, strerror(errno));
+		return -1;
+	}
+	/* IPv6 addresses are set through an IPv6 socket. */
+	if ((s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set address %s: %s%s", name,
+			 text, strerror(errno),
+			 errno == EAFNOSUPPORT ? " (is IPv6 disabled on this host?)" : "");
+		return -1;
+	}
+	req.ifr6_addr = *addr;
+	req.ifr6_prefixlen = prefix_len;
+	if (ioctl(s, SIOCSIFADDR, &req) < 0 && errno != EEXIST) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set address %s/%u: %s%s", name,
+			 text, prefix_len, strerror(errno),
+			 errno == EACCES ? " (is IPv6 disabled on it? see disable_ipv6)" : "");
+		rc = -1;
+	}
 	close(s);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * Host network interfaces for the priv process: Linux bridges (a vm.conf
- * `switch`), their ports, link state and IPv4 addresses.  Everything goes
- * through the classic ioctls (SIOCBRADDBR, SIOCBRADDIF, SIOCSIFFLAGS,
+ * `switch`), their ports, link state, IPv4 and IPv6 addresses.  Everything
+ * goes through the classic ioctls (SIOCBRADDBR, SIOCBRADDIF, SIOCSIFFLAGS,
  * SIOCSIFADDR), which need no netlink message building and no `ip` binary.
  * Each function returns 0, or -1 with a message naming the interface and
  * the cause in err (NETIF_ERROR_MAX bytes).
@@ -45,5 +45,8 @@ bool netif_is_port_of(const char *bridge, const char *port);
 int netif_set_up(const char *name, bool up, char *err);
 /* Gives the interface the IPv4 address addr/prefix_len. */
 int netif_set_addr4(const char *name, struct in_addr addr, unsigned prefix_len, char *err);
+/* Adds the IPv6 address addr/prefix_len to the interface (one it has already is fine). */
+int netif_add_addr6(const char *name, const struct in6_addr *addr, unsigned prefix_len,
+		    char *err);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * The parent's side of switches and VM interfaces: it tells priv which
  * bridges the configuration declares, what each tap needs (its bridge or
- * the address of a local interface), and on `vmctl reset switches`
+ * the addresses of a local interface), and on `vmctl reset switches`
  * rereads the switches and has priv make them again and reattach the
  * running VMs.  A reload removes the switches the new configuration no
  * longer has.
@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "net/dhcp.h"
+#include "net/local6.h"
 #include "net/netif.h"
 #include "vmd/vmd.h"
 
@@ -49,6 +50,22 @@ vmd_nic_switch(const struct vmd_env *env, const struct vm_nic *nic, uint32_t ind
 		snprintf(err, errlen, "interface %u: switch \"%s\" is disabled", index,
 			 nic->switch_name);
 	return sw != NULL && sw->enabled ? sw : NULL;
+}
+
+/* `local inet6`: the host's end of the interface's /64. */
+static int
+local6_tap_request(const struct vmd_globals *g, const struct vmd_vm *vm, uint32_t index,
+		   struct msg_priv_tap *tap, char *err, size_t errlen)
+{
+	struct in6_addr host, guest;
+
+	if (local6_addresses(&g->prefix6, g->prefix6_len, vm->id, index, &host, &guest, err,
+			     errlen) < 0)
+		return -1;
+	memcpy(tap->addr6, &host, sizeof(tap->addr6));
+	tap->prefix6_len = LOCAL6_SUBNET_LEN;
+	tap->flags |= PRIV_TAP_LOCAL6;
+	return 0;
 }
 
 int
@@ -95,6 +112,8 @@ vmd_tap_request(const struct vmd_env *env, const struct vmd_vm *vm, uint32_t ind
 		tap->prefix_len = vnic->prefix_len = 31;
 		vnic->guest_addr = guest.s_addr;
 		vnic->flags |= VM_NIC_MSG_LOCAL;
+		if (g->inet6 && local6_tap_request(g, vm, index, tap, err, errlen) < 0)
+			return -1;
 	}
 	return 0;
 }

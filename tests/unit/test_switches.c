@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/proto.h"
+#include "net/local6.h"
 #include "unit/check.h"
 #include "vmd/vmd.h"
 
@@ -99,6 +100,52 @@ test_local_interface(void)
 	setup("local prefix 10.9.8.0/24\nvm \"v\" { local interface }\n");
 	CHECK(vmd_tap_request(&env, &vm, 0, &tap, &nic, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "10.9.8.0/24") != NULL);
+}
+
+static const char *
+addr6(const uint8_t bytes[16])
+{
+	static char text[INET6_ADDRSTRLEN];
+
+	return inet_ntop(AF_INET6, bytes, text, sizeof(text));
+}
+
+static void
+test_local_inet6(void)
+{
+	struct msg_priv_tap tap;
+	struct msg_vm_nic nic;
+	struct in6_addr prefix, host, guest;
+	char err[256];
+
+	/* Without local inet6, no IPv6. */
+	setup("vm \"v\" { local interface }\n");
+	CHECK(vmd_tap_request(&env, &vm, 0, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == PRIV_TAP_LOCAL);
+	/* VM 5, interface 1: subnet 5 * 128 + 1 = 0x281 of the prefix, host ::1. */
+	setup("local inet6 prefix fd12:3456::/48\nvm \"v\" { interface\nlocal interface }\n");
+	CHECK(vmd_tap_request(&env, &vm, 1, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == (PRIV_TAP_LOCAL | PRIV_TAP_LOCAL6) && tap.prefix6_len == 64);
+	CHECK(strcmp(addr6(tap.addr6), "fd12:3456:0:281::1") == 0);
+	/* A switch interface gets none. */
+	CHECK(vmd_tap_request(&env, &vm, 0, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == 0);
+	/* The default prefix, fd00::/8. */
+	setup("local inet6\nvm \"v\" { local interface }\n");
+	CHECK(vmd_tap_request(&env, &vm, 0, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(strcmp(addr6(tap.addr6), "fd00:0:0:280::1") == 0);
+	/* The guest's end, and a prefix too long for VM 5. */
+	inet_pton(AF_INET6, "2001:db8:1:ff00::", &prefix);
+	CHECK(local6_addresses(&prefix, 56, 1, 2, &host, &guest, err, sizeof(err)) == 0);
+	CHECK(strcmp(addr6(host.s6_addr), "2001:db8:1:ff82::1") == 0);
+	CHECK(strcmp(addr6(guest.s6_addr), "2001:db8:1:ff82::2") == 0);
+	setup("local inet6 prefix fd12:3456:789a:bc00::/58\nvm \"v\" { local interface }\n");
+	CHECK(vmd_tap_request(&env, &vm, 0, &tap, &nic, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "local inet6 prefix fd12:3456:789a:bc00::/58: no room") != NULL);
+	CHECK(local6_addresses(&prefix, 65, 0, 0, &host, &guest, err, sizeof(err)) < 0);
+	inet_pton(AF_INET6, "::", &prefix);
+	CHECK(local6_addresses(&prefix, 0, 0xffffffffu, 127, &host, &guest, err, sizeof(err)) == 0);
+	CHECK(strcmp(addr6(host.s6_addr), "0:7f:ffff:ffff::1") == 0);
 }
 
 static void
@@ -214,6 +261,7 @@ main(void)
 	RUN_TEST(test_switch_bridge);
 	RUN_TEST(test_missing_and_disabled_switch);
 	RUN_TEST(test_local_interface);
+	RUN_TEST(test_local_inet6);
 	RUN_TEST(test_new_message_readers);
 	RUN_TEST(test_reload_removes_switches);
 	RUN_TEST(test_priv_remove_readers);
