@@ -161,6 +161,7 @@ struct msg_vm_event {
 #define PRIV_TAP_LOCAL 0x01 /* give the tap addr/prefix_len */
 #define PRIV_TAP_DOWN  0x02 /* leave the tap down */
 #define PRIV_TAP_LOCAL6 0x04 /* also give the tap addr6/prefix6_len */
+#define PRIV_TAP_GROUP	0x08 /* put the tap in device group `group` */
 
 #define PRIV_REASON_MAX 256
 
@@ -175,6 +176,7 @@ struct msg_priv_tap {
 	uint32_t prefix_len;
 	uint8_t addr6[16];	    /* PRIV_TAP_LOCAL6: the host's IPv6 address */
 	uint32_t prefix6_len;
+	uint32_t group;		    /* PRIV_TAP_GROUP: the device group's number */
 	char reason[PRIV_REASON_MAX]; /* reply: what failed, when error is set */
 };
 

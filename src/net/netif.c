@@ -2,10 +2,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <ctype.h>
 #include <linux/ipv6.h> /* struct in6_ifreq */
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sockios.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -285,4 +289,113 @@ netif_add_addr6(const char *name, const struct in6_addr *addr, unsigned prefix_l
 	}
 	close(s);
 	return rc;
+}
+
+int
+netif_set_group(const char *name, uint32_t group, char *err)
+{
+	struct {
+		struct nlmsghdr header;
+		struct ifinfomsg info;
+		struct rtattr attr;
+		uint32_t group;
+	} req = { 0 };
+	struct {
+		struct nlmsghdr header;
+		struct nlmsgerr error;
+	} ack;
+	ssize_t n;
+	int s, rc = -1;
+
+	if (check_name(name, err) < 0)
+		return -1;
+	if ((req.info.ifi_index = (int)if_nametoindex(name)) == 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: %s", name, strerror(errno));
+		return -1;
+	}
+	req.header.nlmsg_len = sizeof(req);
+	req.header.nlmsg_type = RTM_SETLINK;
+	req.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.header.nlmsg_seq = 1;
+	req.info.ifi_family = AF_UNSPEC;
+	req.attr.rta_type = IFLA_GROUP;
+	req.attr.rta_len = RTA_LENGTH(sizeof(req.group));
+	req.group = group;
+	if ((s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: netlink: %s", name, strerror(errno));
+		return -1;
+	}
+	if (send(s, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set group %u: %s", name, group,
+			 strerror(errno));
+		goto out;
+	}
+	n = recv(s, &ack, sizeof(ack), 0);
+	if (n < (ssize_t)sizeof(ack) || ack.header.nlmsg_type != NLMSG_ERROR) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set group %u: %s", name, group,
+			 n < 0 ? strerror(errno) : "no answer from the kernel");
+		goto out;
+	}
+	if (ack.error.error != 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: cannot set group %u: %s", name, group,
+			 strerror(-ack.error.error));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(s);
+	return rc;
+}
+
+/* A group number as iproute2 writes them: decimal or 0x hex, 32 bits. */
+static int
+parse_group_number(const char *text, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 0);
+	if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Looks name up in one group file ("NUMBER NAME" lines, # comments). */
+static int
+group_in_file(FILE *f, const char *group, uint32_t *out)
+{
+	char line[256], number[64], name[64];
+
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *hash = strchr(line, '#');
+
+		if (hash != NULL)
+			*hash = '\0';
+		if (sscanf(line, "%63s %63s", number, name) == 2 && strcmp(name, group) == 0 &&
+		    parse_group_number(number, out) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+int
+netif_group_number(const char *group, const char *const files[], uint32_t *out)
+{
+	if (parse_group_number(group, out) == 0)
+		return 0;
+	for (int i = 0; files[i] != NULL; i++) {
+		FILE *f = fopen(files[i], "re");
+		int rc;
+
+		if (f == NULL)
+			continue;
+		rc = group_in_file(f, group, out);
+		fclose(f);
+		return rc;
+	}
+	return -1;
 }

@@ -1,8 +1,9 @@
 /*
  * Host network interfaces for the priv process: Linux bridges (a vm.conf
- * `switch`), their ports, link state, IPv4 and IPv6 addresses.  Everything
- * goes through the classic ioctls (SIOCBRADDBR, SIOCBRADDIF, SIOCSIFFLAGS,
- * SIOCSIFADDR), which need no netlink message building and no `ip` binary.
+ * `switch`), their ports, link state, IPv4 and IPv6 addresses and device
+ * groups.  Everything but the groups goes through the classic ioctls
+ * (SIOCBRADDBR, SIOCBRADDIF, SIOCSIFFLAGS, SIOCSIFADDR), which need no
+ * netlink message building and no `ip` binary.
  * Each function returns 0, or -1 with a message naming the interface and
  * the cause in err (NETIF_ERROR_MAX bytes).
  */
@@ -12,6 +13,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define NETIF_ERROR_MAX 256
 #define NETIF_BRIDGE_PREFIX "vmdsw-"
@@ -48,5 +50,19 @@ int netif_set_addr4(const char *name, struct in_addr addr, unsigned prefix_len, 
 /* Adds the IPv6 address addr/prefix_len to the interface (one it has already is fine). */
 int netif_add_addr6(const char *name, const struct in6_addr *addr, unsigned prefix_len,
 		    char *err);
+
+/*
+ * Device groups (ip link set ... group, IFLA_GROUP): Linux's numeric
+ * stand-in for interface groups, which nftables matches with iifgroup and
+ * oifgroup.  netif_set_group sets one over rtnetlink (there is no ioctl).
+ */
+int netif_set_group(const char *name, uint32_t group, char *err);
+/* The files that name groups, as iproute2 reads them: the first that exists. */
+#define NETIF_GROUP_FILES "/etc/iproute2/group", "/usr/share/iproute2/group"
+/*
+ * The number of a group: a decimal number, or a name that the first of the
+ * files (NULL-terminated list) that exists maps to one.  Returns 0 or -1.
+ */
+int netif_group_number(const char *group, const char *const files[], uint32_t *out);
 
 #endif

@@ -3,7 +3,8 @@
  * or adopts the Linux bridge of each switch (MSG_PRIV_SWITCH), creates the
  * tap of each VM interface, brings it up, puts it on its switch's bridge or
  * gives it the host's addresses of a local interface (IPv4, and IPv6 with
- * `local inet6`), and passes its descriptor to the parent (MSG_PRIV_TAP).  `vmctl reset switches` deletes
+ * `local inet6`), puts it in its device group, and passes its descriptor to
+ * the parent (MSG_PRIV_TAP).  `vmctl reset switches` deletes
  * the bridges it created (MSG_PRIV_RESET); the parent then declares the
  * switches again and reattaches the running VMs' taps (MSG_PRIV_ATTACH).
  * A reload that drops a switch takes the running VMs' taps off its bridge
@@ -164,6 +165,8 @@ configure_tap(struct priv_env *env, const struct msg_priv_tap *tap, char *err)
 	}
 	if ((tap->flags & PRIV_TAP_LOCAL) &&
 	    netif_set_addr4(tap->ifname, addr, tap->prefix_len, err) < 0)
+		return -1;
+	if ((tap->flags & PRIV_TAP_GROUP) && netif_set_group(tap->ifname, tap->group, err) < 0)
 		return -1;
 	if (tap->flags & PRIV_TAP_LOCAL6) {
 		struct in6_addr addr6;

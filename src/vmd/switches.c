@@ -1,10 +1,10 @@
 /*
  * The parent's side of switches and VM interfaces: it tells priv which
  * bridges the configuration declares, what each tap needs (its bridge or
- * the addresses of a local interface), and on `vmctl reset switches`
- * rereads the switches and has priv make them again and reattach the
- * running VMs.  A reload removes the switches the new configuration no
- * longer has.
+ * the addresses of a local interface, its device group), and on `vmctl
+ * reset switches` rereads the switches and has priv make them again and
+ * reattach the running VMs.  A reload removes the switches the new
+ * configuration no longer has.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +52,38 @@ vmd_nic_switch(const struct vmd_env *env, const struct vm_nic *nic, uint32_t ind
 	return sw != NULL && sw->enabled ? sw : NULL;
 }
 
+static const char *const group_files[] = { NETIF_GROUP_FILES, NULL };
+
+/* A vm.conf group as a Linux device group number. */
+static int
+vmd_group_number(const char *group, uint32_t *out)
+{
+	return netif_group_number(group, group_files, out);
+}
+
+/*
+ * The interface's group, or its switch's: Linux has one device group per
+ * interface where OpenBSD has a list of names.  One that is neither a number
+ * nor a named group is reported and left out.
+ */
+static void
+group_tap_request(const struct vmd_vm *vm, uint32_t index, const struct vm_switch *sw,
+		  struct msg_priv_tap *tap)
+{
+	const char *group = vm->params.nics[index].group;
+
+	if (group[0] == '\0' && sw != NULL)
+		group = sw->group;
+	if (group[0] == '\0')
+		return;
+	if (vmd_group_number(group, &tap->group) < 0) {
+		log_warnx("vm %s: interface %u: group %s ignored: not a number, nor a name in %s",
+			  vm->params.name, index, group, group_files[0]);
+		return;
+	}
+	tap->flags |= PRIV_TAP_GROUP;
+}
+
 /* `local inet6`: the host's end of the interface's /64. */
 static int
 local6_tap_request(const struct vmd_globals *g, const struct vmd_vm *vm, uint32_t index,
@@ -97,6 +129,7 @@ vmd_tap_request(const struct vmd_env *env, const struct vmd_vm *vm, uint32_t ind
 	}
 	if (nic->flags & VM_NIC_DOWN)
 		tap->flags |= PRIV_TAP_DOWN;
+	group_tap_request(vm, index, sw, tap);
 	if ((nic->flags & VM_NIC_LOCKED) || (sw != NULL && sw->locked_lladdr))
 		vnic->flags |= VM_NIC_MSG_LOCKED;
 	if (nic->flags & VM_NIC_LOCAL) {
@@ -124,6 +157,7 @@ vmd_send_switches(struct vmd_env *env)
 	for (size_t i = 0; i < env->conf.nswitches; i++) {
 		const struct vm_switch *sw = &env->conf.switches[i];
 		struct msg_priv_switch m = { 0 };
+		uint32_t group;
 
 		if (!sw->enabled)
 			continue;
@@ -131,9 +165,9 @@ vmd_send_switches(struct vmd_env *env)
 		vmd_switch_bridge(sw, m.bridge);
 		if (sw->down)
 			m.flags |= PRIV_SWITCH_DOWN;
-		if (sw->group[0] != '\0')
-			log_warnx("switch %s: group %s ignored: Linux has no interface groups",
-				  sw->name, sw->group);
+		if (sw->group[0] != '\0' && vmd_group_number(sw->group, &group) < 0)
+			log_warnx("switch %s: group %s ignored: not a number, nor a name in %s",
+				  sw->name, sw->group, group_files[0]);
 		vmd_send_child(env, &env->priv, MSG_PRIV_SWITCH, 0, &m, sizeof(m), NULL, 0);
 	}
 }

@@ -2,10 +2,11 @@
  * What the parent asks priv for each VM interface (src/vmd/switches.c):
  * the bridge of its switch, refusals for missing or disabled switches, the
  * /31 of a local interface from the configured or default prefix, the locks;
- * what a reload that drops switches asks priv (over a real socketpair); and
+ * device groups; what a reload that drops switches asks priv (over a real socketpair); and
  * the new messages' readers.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 
 #include "common/proto.h"
 #include "net/local6.h"
+#include "net/netif.h"
 #include "unit/check.h"
 #include "vmd/vmd.h"
 
@@ -149,6 +151,52 @@ test_local_inet6(void)
 }
 
 static void
+test_groups(void)
+{
+	struct msg_priv_tap tap;
+	struct msg_vm_nic nic;
+	char err[256], path[] = "/tmp/vmd-test-group.XXXXXX";
+	const char *files[] = { "/nonexistent/group", path, NULL };
+	const char *none[] = { NULL };
+	uint32_t group;
+	FILE *f;
+	int fd;
+
+	/* The switch's group, a number; the interface's own wins over it. */
+	setup("switch \"lan\" { group 42 }\n"
+	      "vm \"v\" { interface { switch \"lan\" }\ninterface { switch \"lan\", group 0x7 }\n"
+	      "interface { switch \"lan\", group vmdnosuchgroup }\ninterface }\n");
+	CHECK(vmd_tap_request(&env, &vm, 0, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == PRIV_TAP_GROUP && tap.group == 42);
+	CHECK(vmd_tap_request(&env, &vm, 1, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == PRIV_TAP_GROUP && tap.group == 7);
+	/* A name no group file knows: left out, the interface still works. */
+	CHECK(vmd_tap_request(&env, &vm, 2, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == 0);
+	CHECK(vmd_tap_request(&env, &vm, 3, &tap, &nic, err, sizeof(err)) == 0);
+	CHECK(tap.flags == 0);
+
+	/* Names from the first group file that exists, as iproute2 reads them. */
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "w");
+	fputs("# device group names\n0\tdefault\n0x10 uplink # the outside\n"
+	      "junk\n99999999999 huge\n  7   vms\n", f);
+	fclose(f);
+	CHECK(netif_group_number("uplink", files, &group) == 0 && group == 16);
+	CHECK(netif_group_number("vms", files, &group) == 0 && group == 7);
+	CHECK(netif_group_number("default", files, &group) == 0 && group == 0);
+	CHECK(netif_group_number("huge", files, &group) < 0);
+	CHECK(netif_group_number("outside", files, &group) < 0);
+	CHECK(netif_group_number("4294967295", none, &group) == 0 && group == 4294967295u);
+	CHECK(netif_group_number("4294967296", none, &group) < 0);
+	CHECK(netif_group_number("uplink", none, &group) < 0);
+	unlink(path);
+}
+
+static void
 test_new_message_readers(void)
 {
 	struct msg_priv_switch sw, got;
@@ -262,6 +310,7 @@ main(void)
 	RUN_TEST(test_missing_and_disabled_switch);
 	RUN_TEST(test_local_interface);
 	RUN_TEST(test_local_inet6);
+	RUN_TEST(test_groups);
 	RUN_TEST(test_new_message_readers);
 	RUN_TEST(test_reload_removes_switches);
 	RUN_TEST(test_priv_remove_readers);
