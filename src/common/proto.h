@@ -138,7 +138,8 @@ enum vm_fd_kind {
 	VM_FD_DISK, /* index: which disk, layer: which file of its chain */
 	VM_FD_CDROM,
 	VM_FD_TAP, /* index: which interface */
-	VM_FD_KIND_LAST = VM_FD_TAP
+	VM_FD_NETBOOT, /* the network boot ROM, for boot device net */
+	VM_FD_KIND_LAST = VM_FD_NETBOOT
 };
 
 struct msg_vm_fd {

@@ -67,6 +67,8 @@ pci_config_access(struct pci_function *fn, uint32_t offset, uint8_t *data, uint3
 		return;
 	}
 	if (!is_write) {
+		if (fn->config_reading)
+			fn->config_reading(fn, offset, len);
 		memcpy(data, &fn->config[offset], len);
 		return;
 	}

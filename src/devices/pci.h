@@ -53,6 +53,8 @@ struct pci_function {
 	struct pci_bar bars[PCI_BARS];
 	/* Called after the guest wrote config space (e.g. MSI-X enable), may be NULL. */
 	void (*config_written)(struct pci_function *fn, uint32_t offset, uint32_t len);
+	/* Called before the guest reads config space, to refresh what it will see; may be NULL. */
+	void (*config_reading)(struct pci_function *fn, uint32_t offset, uint32_t len);
 	/* Called when BAR bar left address from (0: was not mapped) for bars[bar].address; may be NULL. */
 	void (*bar_moved)(struct pci_function *fn, int bar, uint64_t from);
 	void *device;

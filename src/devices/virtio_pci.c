@@ -23,8 +23,6 @@
 #include "devices/virtio_pci.h"
 #include "vm/vm.h"
 
-#define VIRTIO_PCI_VENDOR	0x1af4
-#define VIRTIO_PCI_DEVICE_BASE	0x1040 /* modern devices: 0x1040 + virtio device type */
 #define VIRTIO_PCI_VECTORS	(VIRTIO_MAX_QUEUES + 1)
 
 /* Capabilities in config space. */
@@ -33,12 +31,18 @@
 #define CAP_NOTIFY		0x5c
 #define CAP_ISR			0x70
 #define CAP_DEVICE		0x80
+#define CAP_PCI_CFG		0x90 /* 20 bytes: the capability, then the data window */
+#define CAP_PCI_CFG_BAR		(CAP_PCI_CFG + 4)
+#define CAP_PCI_CFG_OFFSET	(CAP_PCI_CFG + 8)
+#define CAP_PCI_CFG_LENGTH	(CAP_PCI_CFG + 12)
+#define CAP_PCI_CFG_DATA	(CAP_PCI_CFG + 16)
 #define PCI_CAP_ID_MSIX		0x11
 #define PCI_CAP_ID_VENDOR	0x09
 #define VIRTIO_CAP_COMMON	1
 #define VIRTIO_CAP_NOTIFY	2
 #define VIRTIO_CAP_ISR		3
 #define VIRTIO_CAP_DEVICE	4
+#define VIRTIO_CAP_PCI_CFG	5
 #define MSIX_ENABLE		0x8000
 #define MSIX_FUNCTION_MASK	0x4000
 #define MSIX_VECTOR_MASKED	1
@@ -166,10 +170,50 @@ vpci_msix_update(struct virtio_pci *vp)
 			vpci_fire(vp, v);
 }
 
+static void vpci_bar_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * The PCI configuration access capability (virtio 1.x, 4.1.4.8): a window
+ * in config space onto BAR 0, for drivers that cannot reach the BAR itself
+ * (iPXE uses it for the doorbells).  The driver sets bar, offset and length
+ * (1, 2 or 4, offset aligned to it), then reads or writes the data bytes.
+ */
+static bool
+vpci_cfg_window(const struct pci_function *fn, uint32_t *offset, uint32_t *length)
+{
+	const uint8_t *c = fn->config;
+
+	*offset = (uint32_t)c[CAP_PCI_CFG_OFFSET] | (uint32_t)c[CAP_PCI_CFG_OFFSET + 1] << 8 |
+		  (uint32_t)c[CAP_PCI_CFG_OFFSET + 2] << 16 | (uint32_t)c[CAP_PCI_CFG_OFFSET + 3] << 24;
+	*length = (uint32_t)c[CAP_PCI_CFG_LENGTH] | (uint32_t)c[CAP_PCI_CFG_LENGTH + 1] << 8 |
+		  (uint32_t)c[CAP_PCI_CFG_LENGTH + 2] << 16 | (uint32_t)c[CAP_PCI_CFG_LENGTH + 3] << 24;
+	return c[CAP_PCI_CFG_BAR] == 0 && (*length == 1 || *length == 2 || *length == 4) && *offset % *length == 0 &&
+	       *offset < VIRTIO_PCI_BAR_SIZE;
+}
+
+static bool
+vpci_touches_cfg_data(uint32_t offset, uint32_t len)
+{
+	return offset < CAP_PCI_CFG_DATA + 4 && CAP_PCI_CFG_DATA < offset + len;
+}
+
+static void
+vpci_config_reading(struct pci_function *fn, uint32_t offset, uint32_t len)
+{
+	uint32_t at, length;
+
+	if (vpci_touches_cfg_data(offset, len) && vpci_cfg_window(fn, &at, &length))
+		vpci_bar_io(fn->device, at, &fn->config[CAP_PCI_CFG_DATA], length, false);
+}
+
 static void
 vpci_config_written(struct pci_function *fn, uint32_t offset, uint32_t len)
 {
 	struct virtio_pci *vp = fn->device;
+	uint32_t at, length;
+
+	if (vpci_touches_cfg_data(offset, len) && vpci_cfg_window(fn, &at, &length))
+		vpci_bar_io(vp, at, &fn->config[CAP_PCI_CFG_DATA], length, true);
 
 	if (offset + len > CAP_MSIX + 2 && offset < CAP_MSIX + 4) {
 		pthread_mutex_lock(&vp->lock);
@@ -494,12 +538,16 @@ vpci_build_config(struct virtio_pci *vp)
 		     (uint32_t)dev->nqueues * VIRTIO_PCI_NOTIFY_MULT, 20);
 	pci_config_put32(fn, CAP_NOTIFY + 16, VIRTIO_PCI_NOTIFY_MULT);
 	/* A device without config space (rng) has no capability for it. */
-	vpci_put_cap(fn, CAP_ISR, dev->config_size ? CAP_DEVICE : 0, VIRTIO_CAP_ISR, VIRTIO_PCI_ISR, 1, 16);
+	vpci_put_cap(fn, CAP_ISR, dev->config_size ? CAP_DEVICE : CAP_PCI_CFG, VIRTIO_CAP_ISR, VIRTIO_PCI_ISR, 1, 16);
 	if (dev->config_size)
-		vpci_put_cap(fn, CAP_DEVICE, 0, VIRTIO_CAP_DEVICE, VIRTIO_PCI_DEVICE, dev->config_size, 16);
+		vpci_put_cap(fn, CAP_DEVICE, CAP_PCI_CFG, VIRTIO_CAP_DEVICE, VIRTIO_PCI_DEVICE, dev->config_size, 16);
+	vpci_put_cap(fn, CAP_PCI_CFG, 0, VIRTIO_CAP_PCI_CFG, 0, 0, 20);
+	memset(&fn->writable[CAP_PCI_CFG_BAR], 0xff, 1);
+	memset(&fn->writable[CAP_PCI_CFG_OFFSET], 0xff, 12); /* offset, length, data */
 
 	fn->bars[0] = (struct pci_bar){ .size = VIRTIO_PCI_BAR_SIZE, .handler = vpci_bar_io, .device = vp };
 	fn->config_written = vpci_config_written;
+	fn->config_reading = vpci_config_reading;
 	fn->bar_moved = vpci_bar_moved;
 	fn->device = vp;
 }

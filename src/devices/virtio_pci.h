@@ -15,6 +15,8 @@ struct vm;
 int virtio_pci_add(struct vm *vm, struct virtio_device *dev);
 
 /* BAR layout, exposed for unit tests. */
+#define VIRTIO_PCI_VENDOR	0x1af4
+#define VIRTIO_PCI_DEVICE_BASE	0x1040 /* modern devices: 0x1040 + virtio device type */
 #define VIRTIO_PCI_BAR_SIZE	0x4000
 #define VIRTIO_PCI_COMMON	0x0000
 #define VIRTIO_PCI_ISR		0x0800

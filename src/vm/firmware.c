@@ -11,6 +11,7 @@
 #include "devices/legacy.h"
 #include "devices/uart.h"
 #include "devices/virtio.h"
+#include "devices/virtio_pci.h"
 #include "vm/acpi.h"
 #include "vm/firmware.h"
 #include "vm/memory.h"
@@ -101,37 +102,41 @@ firmware_boot_order(char *out, size_t outlen, const int *slots, const int *funct
 	return (int)used;
 }
 
+/* The virtio device named PREFIX<index> ("virtio-blk0"), or NULL. */
 static const struct virtio_device *
-firmware_find_disk(const struct vm *vm, int index)
+firmware_find_device(const struct vm *vm, const char *prefix, int index)
 {
 	char name[32];
 
-	snprintf(name, sizeof(name), "virtio-blk%d", index);
+	snprintf(name, sizeof(name), "%s%d", prefix, index);
 	for (const struct virtio_device *d = vm->virtio_devices; d != NULL; d = d->next)
 		if (strcmp(d->name, name) == 0)
 			return d;
 	return NULL;
 }
 
-/* The disks in order, the CD-ROM last; or the CD-ROM first when booting from it. */
+/*
+ * The disks in order and the CD-ROM last; the CD-ROM first when booting
+ * from it; the first interface first when booting from the network.
+ */
 static int
 firmware_add_boot_order(struct vm *vm, struct fw_cfg *fw, int boot)
 {
-	int slots[VM_CONFIG_DISKS], functions[VM_CONFIG_DISKS], count = 0;
+	int slots[VM_CONFIG_DISKS + 1], functions[VM_CONFIG_DISKS + 1], count = 0;
 	int cdrom = vm->config.cdrom_index;
-	char order[VM_CONFIG_DISKS * 32];
+	const struct virtio_device *d;
+	char order[(VM_CONFIG_DISKS + 1) * 32];
 	int len;
 
-	if (boot == FIRMWARE_BOOT_CDROM && cdrom < 0) {
-		log_warnx("boot device cdrom: the VM has no CD-ROM image");
-		return -1;
+	if (boot == FIRMWARE_BOOT_NET && (d = firmware_find_device(vm, "virtio-net", 0)) != NULL) {
+		slots[count] = d->pci_slot;
+		functions[count++] = d->pci_function;
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < vm->config.ndisks; i++) {
 			bool first = (i == cdrom) == (boot == FIRMWARE_BOOT_CDROM);
-			const struct virtio_device *d;
 
-			if (first != (pass == 0) || (d = firmware_find_disk(vm, i)) == NULL)
+			if (first != (pass == 0) || (d = firmware_find_device(vm, "virtio-blk", i)) == NULL)
 				continue;
 			slots[count] = d->pci_slot;
 			functions[count++] = d->pci_function;
@@ -139,6 +144,25 @@ firmware_add_boot_order(struct vm *vm, struct fw_cfg *fw, int boot)
 	if ((len = firmware_boot_order(order, sizeof(order), slots, functions, count)) < 0)
 		return -1;
 	return fw_cfg_add_file(fw, "bootorder", order, (uint32_t)len);
+}
+
+/* The option ROM the firmware runs for the virtio NICs (it finds it by their PCI ids). */
+static int
+firmware_add_netboot_rom(const struct vm *vm, struct fw_cfg *fw, const struct firmware_files *files)
+{
+	const struct virtio_device *nic = firmware_find_device(vm, "virtio-net", 0);
+	const uint8_t *rom = files->netboot_rom;
+	char name[FW_CFG_NAME_MAX];
+
+	if (files->netboot_rom_size < 512 || files->netboot_rom_size > FIRMWARE_NETBOOT_ROM_MAX || rom[0] != 0x55 ||
+	    rom[1] != 0xaa) {
+		log_warnx("%s: not an option ROM", FIRMWARE_NETBOOT_ROM_PATH);
+		return -1;
+	}
+	if (nic == NULL)
+		return -1;
+	snprintf(name, sizeof(name), "pci%04x,%04x.rom", VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + nic->ops->device_id);
+	return fw_cfg_add_file(fw, name, rom, (uint32_t)files->netboot_rom_size);
 }
 
 static int
@@ -210,26 +234,42 @@ firmware_map(struct vm *vm, const char *name, const uint8_t *image, size_t size)
 	return 0;
 }
 
+/* What each boot device needs. */
+static int
+firmware_check_boot(const struct vm *vm, const struct firmware_files *files, int boot)
+{
+	if (boot == FIRMWARE_BOOT_CDROM && vm->config.cdrom_index < 0) {
+		log_warnx("boot device cdrom: the VM has no CD-ROM image");
+		return -1;
+	}
+	if (boot == FIRMWARE_BOOT_NET && vm->config.ntaps == 0) {
+		log_warnx("boot device net: the VM has no network interface");
+		return -1;
+	}
+	if (boot == FIRMWARE_BOOT_NET && files->netboot_rom == NULL) {
+		log_warnx("boot device net: no network boot ROM");
+		return -1;
+	}
+	return 0;
+}
+
 int
-firmware_load(struct vm *vm, const char *name, const uint8_t *image, size_t size, int boot)
+firmware_load(struct vm *vm, const struct firmware_files *files, int boot)
 {
 	struct debugcon *con;
 	struct fw_cfg *fw;
 
-	if (!firmware_size_ok(size)) {
-		log_warnx("%s: not a BIOS image (its size must be a multiple of 64 KiB, at most 16 MiB)", name);
+	if (!firmware_size_ok(files->size)) {
+		log_warnx("%s: not a BIOS image (its size must be a multiple of 64 KiB, at most 16 MiB)", files->name);
 		return -1;
 	}
-	if (boot == FIRMWARE_BOOT_NET) {
-		log_warnx("boot device net: network boot is not supported yet");
-		return -1;
-	}
-	if (firmware_map(vm, name, image, size) < 0)
+	if (firmware_check_boot(vm, files, boot) < 0 || firmware_map(vm, files->name, files->image, files->size) < 0)
 		return -1;
 	firmware_set_cmos(vm);
 	if ((fw = fw_cfg_new()) == NULL)
 		return -1;
-	if (firmware_add_items(vm, fw, boot) < 0 || fw_cfg_attach(vm, fw) < 0) {
+	if (firmware_add_items(vm, fw, boot) < 0 ||
+	    (boot == FIRMWARE_BOOT_NET && firmware_add_netboot_rom(vm, fw, files) < 0) || fw_cfg_attach(vm, fw) < 0) {
 		fw_cfg_free(fw);
 		return -1;
 	}

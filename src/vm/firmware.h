@@ -19,6 +19,16 @@ struct vm;
 #define FIRMWARE_DEFAULT_PATH "/usr/share/seabios/bios-256k.bin"
 #endif
 
+/*
+ * The option ROM that network-boots a virtio NIC (boot device net): iPXE,
+ * from Debian's ipxe-qemu package.  The firmware runs it for the first
+ * interface, which then asks DHCP for what to boot.
+ */
+#ifndef FIRMWARE_NETBOOT_ROM_PATH
+#define FIRMWARE_NETBOOT_ROM_PATH "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+#endif
+#define FIRMWARE_NETBOOT_ROM_MAX (1024 * 1024)
+
 #define FIRMWARE_MIN_SIZE (64 * 1024)
 #define FIRMWARE_MAX_SIZE (16 * 1024 * 1024)
 
@@ -39,7 +49,15 @@ bool firmware_size_ok(size_t size);
  * devices and boot order.  Call after the devices exist.  Returns -1 with the
  * reason logged.
  */
-int firmware_load(struct vm *vm, const char *name, const uint8_t *image, size_t size, int boot);
+struct firmware_files {
+	const char *name;	     /* of the BIOS image, for messages */
+	const uint8_t *image;
+	size_t size;
+	const uint8_t *netboot_rom; /* for FIRMWARE_BOOT_NET, else NULL */
+	size_t netboot_rom_size;
+};
+
+int firmware_load(struct vm *vm, const struct firmware_files *files, int boot);
 
 /* The boot order for SeaBIOS: one PCI path a line, /pci@i0cf8/ then any name, @SLOT and ,FN when FN is not 0; exposed for tests. */
 int firmware_boot_order(char *out, size_t outlen, const int *slots, const int *functions, int count);

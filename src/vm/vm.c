@@ -202,6 +202,31 @@ vm_boot_linux(struct vm *vm, struct linux_image *image)
 	return rc;
 }
 
+static int
+vm_boot_firmware(struct vm *vm, const char *path, const uint8_t *image, size_t size)
+{
+	struct firmware_files files = { path, image, size, NULL, 0 };
+	int rc;
+
+	if (vm->config.initrd_path) {
+		log_warnx("initrd %s: only a Linux kernel takes an initrd, and %s is a BIOS image",
+			  vm->config.initrd_path, path);
+		return -1;
+	}
+	if (vm->config.boot_device == FIRMWARE_BOOT_NET) {
+		files.netboot_rom = map_file(FIRMWARE_NETBOOT_ROM_PATH, vm->config.netboot_fd, &files.netboot_rom_size);
+		if (files.netboot_rom == NULL) {
+			log_warnx("boot device net: no network boot ROM (Debian's ipxe-qemu package has %s)",
+				  FIRMWARE_NETBOOT_ROM_PATH);
+			return -1;
+		}
+	}
+	rc = firmware_load(vm, &files, vm->config.boot_device);
+	if (files.netboot_rom)
+		munmap((void *)files.netboot_rom, files.netboot_rom_size);
+	return rc;
+}
+
 /*
  * The kernel file decides how the VM boots: a Linux bzImage directly, any
  * other file of a BIOS image's size as firmware.  Without one, the default
@@ -225,10 +250,7 @@ vm_boot(struct vm *vm)
 	if (linux_check_image(image.data, image.size, why, sizeof(why)) == 0) {
 		rc = vm_boot_linux(vm, &image);
 	} else if (firmware_size_ok(image.size)) {
-		if (vm->config.initrd_path)
-			log_warnx("initrd %s: only a Linux kernel takes an initrd, and %s is a BIOS image",
-				  vm->config.initrd_path, path);
-		rc = vm->config.initrd_path ? -1 : firmware_load(vm, path, image.data, image.size, vm->config.boot_device);
+		rc = vm_boot_firmware(vm, path, image.data, image.size);
 	} else {
 		log_warnx("kernel %s: %s, nor a BIOS image", path, why);
 		rc = -1;
@@ -544,6 +566,7 @@ parse_standalone_args(int argc, char *argv[], struct vm_config *config)
 		.kvm_fd = -1,
 		.kernel_fd = -1,
 		.initrd_fd = -1,
+		.netboot_fd = -1,
 		.control_fd = -1,
 		.cdrom_index = -1,
 	};

@@ -69,6 +69,7 @@ struct vm_config {
 	int kvm_fd;
 	int kernel_fd;
 	int initrd_fd;
+	int netboot_fd; /* the network boot ROM (boot device net) */
 	int control_fd; /* the socket to vmm */
 };
 

@@ -87,6 +87,7 @@ take_fd(struct vm *vm, struct vm_daemon *d, struct msg *m)
 	case VM_FD_KVM: vm->config.kvm_fd = fd; return 0;
 	case VM_FD_KERNEL: vm->config.kernel_fd = fd; return 0;
 	case VM_FD_INITRD: vm->config.initrd_fd = fd; return 0;
+	case VM_FD_NETBOOT: vm->config.netboot_fd = fd; return 0;
 	case VM_FD_CONSOLE:
 		if (f.index == 0) {
 			vm->config.console_in = vm->config.console_out = fd;
@@ -238,7 +239,7 @@ vm_ipc_receive(struct vm *vm, int argc, char *argv[])
 	vm->config.cdrom_index = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
-	vm->config.kvm_fd = vm->config.kernel_fd = vm->config.initrd_fd = -1;
+	vm->config.kvm_fd = vm->config.kernel_fd = vm->config.initrd_fd = vm->config.netboot_fd = -1;
 	vm->config.console_in = vm->config.console_out = -1;
 	vm->config.control_fd = d->fd;
 	fcntl(d->fd, F_SETFD, FD_CLOEXEC);

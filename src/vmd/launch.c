@@ -235,8 +235,8 @@ launch_check(struct launch *l)
 {
 	const struct vm_params *p = &l->vm->params;
 
-	if (p->boot_device == VM_BOOT_NET)
-		return launch_error(l, "boot device net: network boot is not supported yet");
+	if (p->boot_device == VM_BOOT_NET && p->nnics == 0)
+		return launch_error(l, "boot device net: the VM has no network interface (-n, -i, -L or `interface')");
 	if (p->boot_device == VM_BOOT_CDROM && p->cdrom[0] == '\0')
 		return launch_error(l, "boot device cdrom: the VM has no CD-ROM image (-r or `cdrom' in vm.conf)");
 	for (uint32_t i = 0; i < p->nnics; i++)
@@ -282,6 +282,20 @@ open_boot_file(struct launch *l)
 	return fd;
 }
 
+/* The firmware's network boot ROM, for boot device net. */
+static int
+send_netboot_rom(struct launch *l)
+{
+	int fd;
+
+	if (l->vm->params.boot_device != VM_BOOT_NET)
+		return 0;
+	if ((fd = open(FIRMWARE_NETBOOT_ROM_PATH, O_RDONLY | O_CLOEXEC)) < 0)
+		return launch_error(l, "boot device net: %s: %s (Debian's ipxe-qemu package has it)",
+				    FIRMWARE_NETBOOT_ROM_PATH, strerror(errno));
+	return send_fd(l, fd, VM_FD_NETBOOT, 0, 0, 0, false, FIRMWARE_NETBOOT_ROM_PATH);
+}
+
 int
 vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
 {
@@ -318,7 +332,7 @@ vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
 		send_fd(&l, initrd, VM_FD_INITRD, 0, 0, 0, false, p->initrd);
 	if (cdrom >= 0)
 		send_fd(&l, cdrom, VM_FD_CDROM, 0, 0, 0, false, p->cdrom);
-	if (open_console(&l) < 0)
+	if (send_netboot_rom(&l) < 0 || open_console(&l) < 0)
 		goto abort;
 	for (uint32_t i = 0; i < p->ndisks; i++)
 		if (open_disk(&l, i) < 0)
