@@ -26,6 +26,13 @@ struct linux_image {
  */
 int linux_check_image(const uint8_t *data, size_t size, char *why, size_t whylen);
 /*
+ * Where linux_load puts the protected-mode kernel of the bzImage in data
+ * (one that linux_check_image accepted):
+ * its preferred address when it is relocatable and it fits below
+ * low_ram_size with an initrd of initrd_size bytes above it, else 1 MiB.
+ */
+uint64_t linux_load_address(const uint8_t *data, size_t size, uint64_t low_ram_size, uint64_t initrd_size);
+/*
  * Loads the kernel, initrd, command line and boot_params into guest memory.
  * Returns the 64-bit entry point, or 0 with the reason logged.
  */

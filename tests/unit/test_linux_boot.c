@@ -53,10 +53,61 @@ linux_check_image_refuses_with_the_reason(void)
 	CHECK(strstr(why, "truncated") != NULL);
 }
 
+static void
+put32(size_t off, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		image[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A relocatable x86-64 kernel as Debian builds it: 16 MiB preferred, 2 MiB aligned, 54 MiB to unpack. */
+static void
+make_relocatable(uint64_t pref)
+{
+	make_bzimage(0x020f, 0x01);
+	put32(0x22c, 0x7fffffff);	/* initrd_addr_max */
+	put32(0x230, 2 << 20);		/* kernel_alignment */
+	image[0x234] = 1;		/* relocatable_kernel */
+	put32(0x258, (uint32_t)pref);
+	put32(0x25c, (uint32_t)(pref >> 32));
+	put32(0x260, 54 << 20);		/* init_size */
+}
+
+static void
+linux_load_address_prefers_the_kernels_address(void)
+{
+	make_relocatable(16 << 20);
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 1 << 20) == 16 << 20);
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 0) == 16 << 20);
+	/* 16 + 54 MiB for the kernel, then the initrd: just fits, then not. */
+	CHECK(linux_load_address(image, sizeof(image), 80ULL << 20, 10 << 20) == 16 << 20);
+	CHECK(linux_load_address(image, sizeof(image), 80ULL << 20, (10 << 20) + 1) == 0x100000);
+}
+
+static void
+linux_load_address_falls_back_to_1mib(void)
+{
+	make_relocatable(16 << 20);
+	CHECK(linux_load_address(image, sizeof(image), 64ULL << 20, 0) == 0x100000); /* too small */
+	image[0x234] = 0;
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 0) == 0x100000); /* cannot move */
+	make_relocatable((16 << 20) + 4096);
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 0) == 0x100000); /* misaligned */
+	make_relocatable(0xffffffffffe00000ULL);
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 0) == 0x100000); /* beyond RAM */
+	make_relocatable(0);
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 0) == 0x100000); /* no preference */
+	make_relocatable(16 << 20);
+	put32(0x22c, (40 << 20) - 1); /* the initrd must end below 40 MiB */
+	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 1 << 20) == 0x100000);
+}
+
 int
 main(void)
 {
 	RUN_TEST(linux_check_image_accepts_a_64bit_bzimage);
 	RUN_TEST(linux_check_image_refuses_with_the_reason);
+	RUN_TEST(linux_load_address_prefers_the_kernels_address);
+	RUN_TEST(linux_load_address_falls_back_to_1mib);
 	TEST_EXIT();
 }
