@@ -195,6 +195,20 @@ kernel_span(const uint8_t *data, size_t size)
 	return init_size > kernel_size ? init_size : kernel_size;
 }
 
+/*
+ * The end of the memory the kernel needs when loaded at load: it unpacks at
+ * its preferred address when loaded below it (a kernel that cannot move
+ * always does), so a kernel at 1 MiB still needs pref_address + init_size.
+ */
+static uint64_t
+kernel_unpack_end(const uint8_t *data, size_t size, uint64_t load)
+{
+	uint64_t pref = get64(data, HDR_PREF_ADDRESS);
+	uint64_t start = pref > load && pref < 1ULL << 32 ? pref : load;
+
+	return start + kernel_span(data, size);
+}
+
 uint64_t
 linux_load_address(const uint8_t *data, size_t size, uint64_t low_ram_size, uint64_t initrd_size)
 {
@@ -237,10 +251,10 @@ linux_load(struct vm *vm, const struct linux_image *image)
 	kernel_size = image->size - setup;
 	load = linux_load_address(image->data, image->size, vm->low_ram_size,
 				  image->initrd ? image->initrd_size : 0);
-	kernel_end = load + kernel_span(image->data, image->size);
+	kernel_end = kernel_unpack_end(image->data, image->size, load);
 	if (kernel_end > vm->low_ram_size) {
 		log_warnx("kernel %s: needs %llu MiB of memory to unpack, the guest has %llu MiB", image->name,
-			  (unsigned long long)(kernel_end / MIB), (unsigned long long)(vm->ram_size / MIB));
+			  (unsigned long long)((kernel_end + MIB - 1) / MIB), (unsigned long long)(vm->ram_size / MIB));
 		return 0;
 	}
 	memcpy(guest_ptr(vm, load, kernel_size), image->data + setup, kernel_size);
