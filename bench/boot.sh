@@ -12,7 +12,9 @@
 # Environment: BUILD (default build), RUNS (timed boots per engine, default
 # 5), BENCH_BOX (yes: always use the box, no: never; default: when the host
 # has no hardware KVM, or when VMD_FORCE_BOX is set, as for make check),
-# BOOT_REPORT_ONLY (set: write the section again from the last run's results).
+# BOOT_REPORT_ONLY (set: write the section again from the last run's results),
+# BOOT_SCRUB (no: in the box, boot without scrubbing its memory first; see
+# bench/scrub.c).
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,6 +28,7 @@ REPORT=bench/BENCHMARKS.md
 [ -x "$B/vmd" ] || make -s BUILD="$BUILD" "$BUILD/vmd"
 mkdir -p "$B/bench"
 cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow -o "$B/bench/bootclock" bench/bootclock.c
+cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow -o "$B/bench/scrub" bench/scrub.c
 
 kernel=
 for k in $(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -rV); do kernel=$k; break; done
@@ -65,11 +68,11 @@ if [ -z "${BOOT_REPORT_ONLY:-}" ]; then
 	rm -rf "$OUT"
 	mkdir -p "$OUT"
 	export OUT RUNS MEMORY CPUS
-	export VMD="$B/vmd" BOOTCLOCK="$B/bench/bootclock" KERNEL="$kernel" INITRD="$B/bench/initrd.img"
+	export VMD="$B/vmd" BOOTCLOCK="$B/bench/bootclock" SCRUB="$B/bench/scrub" KERNEL="$kernel" INITRD="$B/bench/initrd.img"
 	{
 		echo "date_run='$(date -u +%Y-%m-%d)'"
 		echo "load='$(cut -d' ' -f1-3 /proc/loadavg)'"
-		echo "in_box='$in_box' RUNS='$RUNS'"
+		echo "in_box='$in_box' RUNS='$RUNS' scrub='${BOOT_SCRUB:-yes}'"
 	} > "$OUT/meta"
 	started=$(date +%s)
 	if [ -n "$in_box" ]; then
@@ -128,16 +131,30 @@ if [ -n "$in_box" ]; then
 	where="The engines ran inside the nested box (tests/box/run-in-box: a QEMU TCG guest, \`-cpu max\`,
 ${BOX_CPUS:-1} vCPUs, ${BOX_MEMORY:-8G}, kvm_amd), so every guest is a nested KVM guest of a software-emulated
 CPU. **Absolute times are inflated many times over by TCG; the ratios are what matter.**"
+	if [ "${scrub:-no}" != no ]; then
+		where="$where
+Before every boot (every engine, the warm-up round too, outside the timed part) \`bench/scrub\` writes 512 MiB
+of the box's memory. The box kernel hands a guest's freed RAM to the next engine's guest, and zeroing a page on
+which TCG still holds translated code of the previous guest takes TCG's slow self-modifying-code path: 2–3 s per
+boot, measured, charged to whichever engine boots next for the code its predecessor ran (hardware has no such
+cost). \`BOOT_SCRUB=no\` measures without it."
+	else
+		where="$where
+Without \`bench/scrub\` (\`BOOT_SCRUB=no\`): each boot also paid 2–3 s for the box memory its predecessor ran code
+from (see bench/scrub.c)."
+	fi
 else
 	where="The engines ran directly on this host's KVM."
 fi
+scrub_env=
+[ -n "$in_box" ] && [ "${scrub:-no}" = no ] && scrub_env=" BOOT_SCRUB=no"
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 qemu_version=$(qemu-system-x86_64 --version | head -n 1)
 
 section=$(cat <<EOF
 ## Boot to init and memory overhead
 
-Produced by \`make bench\` (\`BUILD=$BUILD RUNS=$RUNS bench/boot.sh\`) on $date_run in $elapsed s, on a host with
+Produced by \`make bench\` (\`BUILD=$BUILD RUNS=$RUNS$scrub_env bench/boot.sh\`) on $date_run in $elapsed s, on a host with
 $(nproc) CPUs ($cpu; load average $load at the start).
 $where
 
