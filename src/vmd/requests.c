@@ -457,8 +457,10 @@ sync_registry(struct vmd_env *env, bool replace)
 				continue;
 			}
 			vm->removed = true;
-		} else if (p != NULL && vm->state == VM_STATE_STOPPED) {
-			vm->params = *p;
+		} else if (p != NULL) {
+			vm->removed = false; /* back in the file before it stopped: keep it */
+			if (vm->state == VM_STATE_STOPPED)
+				vm->params = *p;
 		}
 	}
 	for (size_t i = 0; i < env->conf.nvms; i++) {
