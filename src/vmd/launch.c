@@ -375,6 +375,23 @@ describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "failed (exit status %d)", WEXITSTATUS(status));
 }
 
+/*
+ * vmctl start -B holds for one boot, as on OpenBSD: an installer booted
+ * from the CD-ROM reboots into the installed disk.  vm.conf's boot device
+ * (or the default) applies again.
+ */
+static void
+restore_boot_device(struct vmd_env *env, struct vmd_vm *vm)
+{
+	const struct vm_params *p;
+
+	if (!vm->boot_once)
+		return;
+	p = vm->from_config ? config_find_vm(&env->conf, vm->params.name) : NULL;
+	vm->params.boot_device = p ? p->boot_device : VM_BOOT_DEFAULT;
+	vm->boot_once = false;
+}
+
 void
 vm_exited(struct vmd_env *env, struct vmd_vm *vm, int status)
 {
@@ -395,6 +412,7 @@ vm_exited(struct vmd_env *env, struct vmd_vm *vm, int status)
 	vm->pause_peer = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_REBOOT && !was_stopping &&
 	    !env->shutting_down) {
+		restore_boot_device(env, vm);
 		if (!vm_reboot_allowed(vm, time(NULL))) {
 			log_warnx("vm %s: rebooted more than %d times within %d seconds: stopped",
 				  vm->params.name, VMD_REBOOT_LIMIT, VMD_REBOOT_WINDOW);

@@ -145,6 +145,7 @@ handle_start(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 		return;
 	vm->opener = req->cred;
 	vm->user_set = req->cred.uid != 0 ? req->params.set : 0;
+	vm->boot_once = (req->params.set & VM_SET_BOOTDEV) != 0;
 	vm->nreboots = 0;
 	if (vm_launch(env, vm, err, sizeof(err)) < 0) {
 		vmd_reply(env, peer, EINVAL, vm->id, "%s: %s", vm->params.name, err);
