@@ -3,9 +3,12 @@
  * input is a sequence of 8-byte port accesses (port 0xcf8 or 0xcfc-0xcff,
  * width, direction, value) on a bus with the host bridge and two functions
  * with BARs, so BAR programming, size probes and decoding changes move the
- * BARs on the MMIO bus in every order.  Afterwards every mapped BAR must be
- * reachable at its address and nowhere two BARs may overlap.
+ * BARs on the MMIO bus in every order.  Afterwards every mapped BAR must
+ * reach its own device at the address its register holds, the bus must hold
+ * nothing else, and a BAR that should decode but does not must be in a
+ * conflict with another.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,25 +26,75 @@ vm_request_exit(struct vm *vm, int status)
 {
 }
 
+/* Each BAR's device: a tag that says which BAR an access reached. */
+struct bar_tag {
+	const struct pci_bar *bar;
+	bool reached;
+};
+
 static void
-ignore_access(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+tag_access(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
+	((struct bar_tag *)device)->reached = true;
 	if (!is_write)
 		memset(data, 0, len);
 }
 
+static uint64_t
+bar_register(const struct pci_function *fn, int b)
+{
+	const uint8_t *r = &fn->config[PCI_BAR0 + 4 * b];
+
+	return ((uint64_t)r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 | (uint64_t)r[3] << 24) &
+	       ~(fn->bars[b].size - 1);
+}
+
+static bool
+overlaps_a_mapped_bar(struct pci_function *fns, int n, uint64_t at, uint64_t size)
+{
+	for (int i = 0; i < n; i++)
+		for (int b = 0; b < PCI_BARS; b++) {
+			const struct pci_bar *bar = &fns[i].bars[b];
+
+			if (bar->address != 0 && at < bar->address + bar->size && bar->address < at + size)
+				return true;
+		}
+	return false;
+}
+
+/*
+ * Every mapped BAR reaches its own device at its address; the bus holds
+ * nothing else; a BAR that should decode and does not is in a conflict.
+ */
 static void
 check_bars(struct vm *vm, struct pci_function *fns, int n)
 {
+	int mapped = 0;
 	uint8_t data[4];
 
 	for (int i = 0; i < n; i++)
 		for (int b = 0; b < PCI_BARS; b++) {
-			uint64_t at = fns[i].bars[b].address;
+			struct pci_bar *bar = &fns[i].bars[b];
+			struct bar_tag *tag = bar->device;
+			uint64_t want;
 
-			if (at != 0 && !iobus_dispatch(&vm->mmio_bus, at, data, 4, false))
-				abort(); /* mapped, but not on the bus */
+			if (bar->size == 0)
+				continue;
+			if (bar->address != 0) {
+				mapped++;
+				tag->reached = false;
+				iobus_dispatch(&vm->mmio_bus, bar->address + bar->size - 4, data, 4, false);
+				if (!tag->reached || bar->address != bar_register(&fns[i], b))
+					abort();
+				continue;
+			}
+			want = bar_register(&fns[i], b);
+			if ((fns[i].config[PCI_COMMAND] & PCI_COMMAND_MEMORY) && want != 0 &&
+			    want + bar->size <= MEM_PCI_MMIO_END && !overlaps_a_mapped_bar(fns, n, want, bar->size))
+				abort(); /* free to decode, yet not mapped */
 		}
+	if (vm->mmio_bus.count != mapped)
+		abort();
 }
 
 int
@@ -52,9 +105,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (pci_init(vm) < 0)
 		abort();
-	fns[0].bars[0] = (struct pci_bar){ .size = 0x4000, .handler = ignore_access };
-	fns[1].bars[0] = (struct pci_bar){ .size = 0x1000, .handler = ignore_access };
-	fns[1].bars[2] = (struct pci_bar){ .size = 0x10000, .handler = ignore_access };
+	struct bar_tag tags[3] = { { &fns[0].bars[0] }, { &fns[1].bars[0] }, { &fns[1].bars[2] } };
+
+	fns[0].bars[0] = (struct pci_bar){ .size = 0x4000, .handler = tag_access, .device = &tags[0] };
+	fns[1].bars[0] = (struct pci_bar){ .size = 0x1000, .handler = tag_access, .device = &tags[1] };
+	fns[1].bars[2] = (struct pci_bar){ .size = 0x10000, .handler = tag_access, .device = &tags[2] };
 	for (int i = 0; i < 2; i++)
 		if (pci_add_function(vm, &fns[i]) < 0)
 			abort();

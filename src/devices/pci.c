@@ -128,30 +128,51 @@ pci_bar_wanted(const struct pci_function *fn, int i)
 }
 
 /*
- * After a write to the command register or a BAR: moves each BAR whose
- * place changed.  A place another range already takes leaves the BAR
- * unmapped, as a conflict does on real hardware (the guest's problem).
+ * Puts BAR i of fn where it should be now; returns whether it left a place
+ * (which another BAR may have wanted).  A place another range already takes
+ * leaves the BAR unmapped, as a conflict does on real hardware (the guest's
+ * problem), until the place frees up.
  */
+static bool
+pci_place_bar(struct pci_bus *bus, struct pci_function *fn, int i)
+{
+	struct pci_bar *bar = &fn->bars[i];
+	uint64_t from = bar->address, to;
+
+	if (bar->size == 0 || (to = pci_bar_wanted(fn, i)) == from)
+		return false;
+	if (from != 0)
+		iobus_unregister(&bus->vm->mmio_bus, from);
+	bar->address = 0;
+	if (to != 0 && iobus_register(&bus->vm->mmio_bus, to, bar->size, bar->handler, bar->device) == 0)
+		bar->address = to;
+	else if (to != 0)
+		log_debug("PCI %02x.%d: BAR %d at %#llx overlaps another range", fn->slot, fn->function, i,
+			  (unsigned long long)to);
+	if (fn->bar_moved && bar->address != from)
+		fn->bar_moved(fn, i, from);
+	return from != 0;
+}
+
+/* After a write to the command register or a BAR of fn. */
 static void
 pci_update_bars(struct pci_bus *bus, struct pci_function *fn)
 {
-	for (int i = 0; i < PCI_BARS; i++) {
-		struct pci_bar *bar = &fn->bars[i];
-		uint64_t from = bar->address, to;
+	bool freed = false;
 
-		if (bar->size == 0 || (to = pci_bar_wanted(fn, i)) == from)
-			continue;
-		if (from != 0)
-			iobus_unregister(&bus->vm->mmio_bus, from);
-		bar->address = 0;
-		if (to != 0 && iobus_register(&bus->vm->mmio_bus, to, bar->size, bar->handler, bar->device) == 0)
-			bar->address = to;
-		else if (to != 0)
-			log_debug("PCI %02x.%d: BAR %d at %#llx overlaps another range", fn->slot, fn->function, i,
-				  (unsigned long long)to);
-		if (fn->bar_moved)
-			fn->bar_moved(fn, i, from);
-	}
+	for (int i = 0; i < PCI_BARS; i++)
+		freed |= pci_place_bar(bus, fn, i);
+	if (!freed)
+		return;
+	/* BARs left out by a conflict get the place if it was theirs. */
+	for (int slot = 0; slot < PCI_MAX_SLOTS; slot++)
+		for (int f = 0; f < PCI_MAX_FUNCTIONS; f++) {
+			struct pci_function *other = bus->slots[slot][f];
+
+			for (int i = 0; other != NULL && i < PCI_BARS; i++)
+				if (other->bars[i].address == 0)
+					pci_place_bar(bus, other, i);
+		}
 }
 
 static bool

@@ -2,6 +2,7 @@
  * Firmware boot (see firmware.h).  The CMOS layout and the fw_cfg file names
  * are the ones SeaBIOS reads on a PC emulator.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 
 /* The firmware's debug console: its log, shown at debug verbosity (-v). */
 struct debugcon {
+	pthread_mutex_t lock; /* every vCPU may write */
 	char line[DEBUGCON_LINE_MAX];
 	size_t len;
 };
@@ -141,9 +143,12 @@ firmware_add_boot_order(struct vm *vm, struct fw_cfg *fw, int boot)
 			slots[count] = d->pci_slot;
 			functions[count++] = d->pci_function;
 		}
-	if ((len = firmware_boot_order(order, sizeof(order), slots, functions, count)) < 0)
+	if ((len = firmware_boot_order(order, sizeof(order), slots, functions, count)) < 0 ||
+	    fw_cfg_add_file(fw, "bootorder", order, (uint32_t)len) < 0) {
+		log_warnx("firmware: cannot write the boot order");
 		return -1;
-	return fw_cfg_add_file(fw, "bootorder", order, (uint32_t)len);
+	}
+	return 0;
 }
 
 /* The option ROM the firmware runs for the virtio NICs (it finds it by their PCI ids). */
@@ -159,10 +164,16 @@ firmware_add_netboot_rom(const struct vm *vm, struct fw_cfg *fw, const struct fi
 		log_warnx("%s: not an option ROM", FIRMWARE_NETBOOT_ROM_PATH);
 		return -1;
 	}
-	if (nic == NULL)
+	if (nic == NULL) {
+		log_warnx("boot device net: the VM has no virtio network interface");
 		return -1;
+	}
 	snprintf(name, sizeof(name), "pci%04x,%04x.rom", VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + nic->ops->device_id);
-	return fw_cfg_add_file(fw, name, rom, (uint32_t)files->netboot_rom_size);
+	if (fw_cfg_add_file(fw, name, rom, (uint32_t)files->netboot_rom_size) < 0) {
+		log_warnx("boot device net: cannot hand the firmware its network boot ROM");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -203,6 +214,7 @@ debugcon_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_
 		memset(data, log_get_verbose() > 0 ? DEBUGCON_READBACK : 0xff, len);
 		return;
 	}
+	pthread_mutex_lock(&con->lock);
 	for (uint32_t i = 0; i < len; i++) {
 		char c = (char)data[i];
 
@@ -214,6 +226,25 @@ debugcon_io(void *device, uint64_t offset, uint8_t *data, uint32_t len, bool is_
 			con->len = 0;
 		}
 	}
+	pthread_mutex_unlock(&con->lock);
+}
+
+static int
+debugcon_attach(struct vm *vm)
+{
+	struct debugcon *con = calloc(1, sizeof(*con));
+
+	if (con == NULL) {
+		log_warn("firmware debug console");
+		return -1;
+	}
+	pthread_mutex_init(&con->lock, NULL);
+	if (iobus_register(&vm->port_bus, DEBUGCON_PORT, 1, debugcon_io, con) < 0) {
+		log_warnx("firmware debug console: port %#x is taken", DEBUGCON_PORT);
+		free(con);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -256,7 +287,6 @@ firmware_check_boot(const struct vm *vm, const struct firmware_files *files, int
 int
 firmware_load(struct vm *vm, const struct firmware_files *files, int boot)
 {
-	struct debugcon *con;
 	struct fw_cfg *fw;
 
 	if (!firmware_size_ok(files->size)) {
@@ -266,14 +296,20 @@ firmware_load(struct vm *vm, const struct firmware_files *files, int boot)
 	if (firmware_check_boot(vm, files, boot) < 0 || firmware_map(vm, files->name, files->image, files->size) < 0)
 		return -1;
 	firmware_set_cmos(vm);
-	if ((fw = fw_cfg_new()) == NULL)
+	if ((fw = fw_cfg_new()) == NULL) {
+		log_warn("firmware configuration device");
 		return -1;
+	}
 	if (firmware_add_items(vm, fw, boot) < 0 ||
-	    (boot == FIRMWARE_BOOT_NET && firmware_add_netboot_rom(vm, fw, files) < 0) || fw_cfg_attach(vm, fw) < 0) {
+	    (boot == FIRMWARE_BOOT_NET && firmware_add_netboot_rom(vm, fw, files) < 0)) {
 		fw_cfg_free(fw);
 		return -1;
 	}
-	if ((con = calloc(1, sizeof(*con))) == NULL)
+	if (fw_cfg_attach(vm, fw) < 0) {
+		log_warnx("firmware configuration device: ports %#x-%#x are taken", FW_CFG_SELECTOR_PORT,
+			  FW_CFG_DATA_PORT);
+		fw_cfg_free(fw);
 		return -1;
-	return iobus_register(&vm->port_bus, DEBUGCON_PORT, 1, debugcon_io, con);
+	}
+	return debugcon_attach(vm);
 }

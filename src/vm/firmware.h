@@ -44,8 +44,8 @@ enum firmware_boot {
 bool firmware_size_ok(size_t size);
 
 /*
- * Maps the image so that its end is at 4 GiB and its last 128 KiB also at
- * 0xe0000-0xfffff, and sets up CMOS and fw_cfg for the VM's memory, vCPUs,
+ * Maps the image so that its end is at 4 GiB and its last 256 KiB (or all
+ * of a smaller one) also just below 1 MiB, and sets up CMOS and fw_cfg for the VM's memory, vCPUs,
  * devices and boot order.  Call after the devices exist.  Returns -1 with the
  * reason logged.
  */

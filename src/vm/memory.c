@@ -91,8 +91,15 @@ memory_add_rom(struct vm *vm, uint64_t gpa, const void *data, size_t size)
 		log_warn("cannot allocate %zu KiB of ROM", size / 1024);
 		return -1;
 	}
+	if (flags == 0)
+		log_debug("KVM has no read-only memory: the guest may write its ROM");
 	memcpy(rom, data, size);
-	return memory_add_slot(vm, MEM_SLOT_ROM, gpa, rom, size, flags);
+	if (memory_add_slot(vm, MEM_SLOT_ROM, gpa, rom, size, flags) < 0) {
+		log_warnx("ROM of %zu KiB at %#llx: KVM refused it", size / 1024, (unsigned long long)gpa);
+		munmap(rom, size);
+		return -1;
+	}
+	return 0;
 }
 
 void *

@@ -49,8 +49,9 @@
 #define THREAD_STACK_SIZE	 (256 * 1024)
 #define DEFAULT_MEMORY		 (512 * MIB)
 #define DEFAULT_CMDLINE		 "console=ttyS0 panic=-1"
-#define TSS_ADDRESS		 0xfffbd000
-#define IDENTITY_MAP_ADDRESS	 0xfffbc000
+/* Between the LAPIC and the lowest a BIOS image may reach (4 GiB - 16 MiB), as QEMU puts them. */
+#define TSS_ADDRESS		 0xfeffd000 /* 3 pages */
+#define IDENTITY_MAP_ADDRESS	 0xfeffc000
 
 void
 vm_request_exit(struct vm *vm, int status)
@@ -211,6 +212,10 @@ vm_boot_firmware(struct vm *vm, const char *path, const uint8_t *image, size_t s
 	if (vm->config.initrd_path) {
 		log_warnx("initrd %s: only a Linux kernel takes an initrd, and %s is a BIOS image",
 			  vm->config.initrd_path, path);
+		return -1;
+	}
+	if (vm->config.boot_device == FIRMWARE_BOOT_NET && vm->config.ntaps == 0) {
+		log_warnx("boot device net: the VM has no network interface");
 		return -1;
 	}
 	if (vm->config.boot_device == FIRMWARE_BOOT_NET) {

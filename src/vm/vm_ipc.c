@@ -2,6 +2,7 @@
  * The VM process's side of the daemon: receiving its configuration and
  * descriptors from vmm, pause and unpause.  See vm_ipc.h.
  */
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "devices/virtio.h"
 #include "disk/disk.h"
 #include "vm/vcpu.h"
+#include "vm/firmware.h"
 #include "vm/vm.h"
 #include "vm/vm_ipc.h"
 
@@ -167,6 +169,10 @@ take_nic(struct vm *vm, struct msg *m)
 	return 0;
 }
 
+static_assert((int)FIRMWARE_BOOT_DISK == (int)VM_BOOT_DISK && (int)FIRMWARE_BOOT_CDROM == (int)VM_BOOT_CDROM &&
+		      (int)FIRMWARE_BOOT_NET == (int)VM_BOOT_NET,
+	      "vm.conf's boot devices and the firmware's are the same numbers");
+
 /* Turns what arrived into the vm_config that vm.c builds from. */
 static int
 fill_config(struct vm *vm, struct vm_daemon *d)
@@ -176,7 +182,7 @@ fill_config(struct vm *vm, struct vm_daemon *d)
 	char err[DISK_ERROR_MAX];
 
 	c->kernel_path = p->kernel[0] ? p->kernel : NULL; /* none: the default firmware, opened by the parent */
-	c->boot_device = (int)p->boot_device;
+	c->boot_device = (int)p->boot_device; /* the same numbers: see the static_assert above */
 	c->initrd_path = p->initrd[0] ? p->initrd : NULL;
 	c->cmdline = p->cmdline[0] ? p->cmdline : VM_DEFAULT_CMDLINE;
 	c->memory = p->memory;

@@ -229,7 +229,7 @@ release_locks(struct vmd_vm *vm)
 	vm->nlocks = 0;
 }
 
-/* Opens everything before sending anything, so that a failure sends nothing. */
+/* What can be refused before anything is opened: boot devices the VM lacks, missing switches. */
 static int
 launch_check(struct launch *l)
 {
@@ -282,18 +282,68 @@ open_boot_file(struct launch *l)
 	return fd;
 }
 
-/* The firmware's network boot ROM, for boot device net. */
+/* The firmware's network boot ROM, for boot device net; -1 when not needed. */
 static int
-send_netboot_rom(struct launch *l)
+open_netboot_rom(struct launch *l, int *fd)
 {
-	int fd;
-
+	*fd = -1;
 	if (l->vm->params.boot_device != VM_BOOT_NET)
 		return 0;
-	if ((fd = open(FIRMWARE_NETBOOT_ROM_PATH, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((*fd = open(FIRMWARE_NETBOOT_ROM_PATH, O_RDONLY | O_CLOEXEC)) < 0)
 		return launch_error(l, "boot device net: %s: %s (Debian's ipxe-qemu package has it)",
 				    FIRMWARE_NETBOOT_ROM_PATH, strerror(errno));
-	return send_fd(l, fd, VM_FD_NETBOOT, 0, 0, 0, false, FIRMWARE_NETBOOT_ROM_PATH);
+	return 0;
+}
+
+/* What the VM process needs before its devices: opened together, so that a failure sends nothing. */
+struct boot_files {
+	int kvm, kernel, initrd, cdrom, netboot;
+};
+
+static void
+close_boot_files(struct boot_files *f)
+{
+	int *fds[] = { &f->kvm, &f->kernel, &f->initrd, &f->cdrom, &f->netboot };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+static int
+open_boot_files(struct launch *l, struct boot_files *f)
+{
+	const struct vm_params *p = &l->vm->params;
+
+	*f = (struct boot_files){ -1, -1, -1, -1, -1 };
+	if ((f->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0)
+		return launch_error(l, "/dev/kvm: %s", strerror(errno));
+	if ((f->kernel = open_boot_file(l)) < 0 ||
+	    (p->initrd[0] && (f->initrd = open_file(l, "initrd", p->initrd, by_user(l->vm, VM_SET_INITRD))) < 0) ||
+	    (p->cdrom[0] && (f->cdrom = open_file(l, "cdrom", p->cdrom, by_user(l->vm, VM_SET_CDROM))) < 0) ||
+	    open_netboot_rom(l, &f->netboot) < 0) {
+		close_boot_files(f);
+		return -1;
+	}
+	return 0;
+}
+
+/* send_fd closes each descriptor once vmm has it. */
+static void
+send_boot_files(struct launch *l, struct boot_files *f)
+{
+	const struct vm_params *p = &l->vm->params;
+
+	send_fd(l, f->kvm, VM_FD_KVM, 0, 0, 0, true, "/dev/kvm");
+	send_fd(l, f->kernel, VM_FD_KERNEL, 0, 0, 0, false, p->kernel[0] ? p->kernel : FIRMWARE_DEFAULT_PATH);
+	if (f->initrd >= 0)
+		send_fd(l, f->initrd, VM_FD_INITRD, 0, 0, 0, false, p->initrd);
+	if (f->cdrom >= 0)
+		send_fd(l, f->cdrom, VM_FD_CDROM, 0, 0, 0, false, p->cdrom);
+	if (f->netboot >= 0)
+		send_fd(l, f->netboot, VM_FD_NETBOOT, 0, 0, 0, false, FIRMWARE_NETBOOT_ROM_PATH);
 }
 
 int
@@ -303,36 +353,15 @@ vm_launch(struct vmd_env *env, struct vmd_vm *vm, char *err, size_t errlen)
 	struct msg_vm_start start = { vm->id, vm->params };
 	struct msg_vm_event go = { vm->id, 0, 0 };
 	const struct vm_params *p = &vm->params;
-	int kvm, kernel = -1, initrd = -1, cdrom = -1;
+	struct boot_files files;
 
-	if (launch_check(&l) < 0)
+	if (launch_check(&l) < 0 || open_boot_files(&l, &files) < 0)
 		return -1;
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm < 0)
-		return launch_error(&l, "/dev/kvm: %s", strerror(errno));
-	if ((kernel = open_boot_file(&l)) < 0 ||
-	    (p->initrd[0] && (initrd = open_file(&l, "initrd", p->initrd,
-						 by_user(vm, VM_SET_INITRD))) < 0) ||
-	    (p->cdrom[0] && (cdrom = open_file(&l, "cdrom", p->cdrom,
-					       by_user(vm, VM_SET_CDROM))) < 0)) {
-		close(kvm);
-		if (kernel >= 0)
-			close(kernel);
-		if (initrd >= 0)
-			close(initrd);
-		return -1;
-	}
 	/* From here on, every descriptor goes to vmm as soon as it is open. */
 	vmd_send_child(env, &env->vmm, MSG_VMM_START, vm->id, &start, sizeof(start), NULL, 0);
 	vm->state = VM_STATE_STARTING;
-	send_fd(&l, kvm, VM_FD_KVM, 0, 0, 0, true, "/dev/kvm");
-	if (kernel >= 0)
-		send_fd(&l, kernel, VM_FD_KERNEL, 0, 0, 0, false, p->kernel[0] ? p->kernel : FIRMWARE_DEFAULT_PATH);
-	if (initrd >= 0)
-		send_fd(&l, initrd, VM_FD_INITRD, 0, 0, 0, false, p->initrd);
-	if (cdrom >= 0)
-		send_fd(&l, cdrom, VM_FD_CDROM, 0, 0, 0, false, p->cdrom);
-	if (send_netboot_rom(&l) < 0 || open_console(&l) < 0)
+	send_boot_files(&l, &files);
+	if (open_console(&l) < 0)
 		goto abort;
 	for (uint32_t i = 0; i < p->ndisks; i++)
 		if (open_disk(&l, i) < 0)

@@ -114,9 +114,10 @@ pci_bars_follow_the_guest(void)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	struct pci_function *fn = calloc(1, sizeof(*fn));
-	struct counting_device dev = { 0 };
+	struct pci_function *other = calloc(1, sizeof(*other));
+	struct counting_device dev = { 0 }, dev2 = { 0 };
 	uint64_t first;
-	int slot;
+	int slot, slot2;
 
 	CHECK(pci_init(vm) == 0);
 	fn->bars[0] = (struct pci_bar){ .size = 0x4000, .handler = count_access, .device = &dev };
@@ -145,12 +146,23 @@ pci_bars_follow_the_guest(void)
 	config_write32(vm, slot, PCI_COMMAND, PCI_COMMAND_MEMORY);
 	CHECK(fn->bars[0].address == 0xfeb00000 && reaches_device(vm, 0xfeb00000));
 
+	/* Onto another function's BAR: left out until that one moves away. */
+	other->bars[0] = (struct pci_bar){ .size = 0x4000, .handler = count_access, .device = &dev2 };
+	slot2 = pci_add_function(vm, other);
+	CHECK(slot2 > 0);
+	config_write32(vm, slot2, PCI_BAR0, 0xfeb00000);
+	CHECK(other->bars[0].address == 0 && fn->bars[0].address == 0xfeb00000);
+	config_write32(vm, slot, PCI_BAR0, 0xfea00000);
+	CHECK(fn->bars[0].address == 0xfea00000 && other->bars[0].address == 0xfeb00000);
+	CHECK(reaches_device(vm, 0xfeb00000) && dev2.accesses == 1);
+
 	/* Over the IOAPIC, or at 0: not mapped. */
 	config_write32(vm, slot, PCI_BAR0, 0xfec00000);
 	CHECK(fn->bars[0].address == 0 && !reaches_device(vm, 0xfec00000));
 	config_write32(vm, slot, PCI_BAR0, 0);
 	CHECK(fn->bars[0].address == 0);
 	CHECK(dev.moves >= 6);
+	free(other);
 	free(fn);
 	free(vm->pci);
 	free(vm);
