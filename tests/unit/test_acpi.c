@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "devices/acpi_pm.h"
+#include "unit/acpi_sum.h"
 #include "unit/check.h"
 #include "vm/acpi.h"
 #include "vm/vm.h"
@@ -69,16 +70,6 @@ static uint64_t
 get64(const uint8_t *p)
 {
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static uint8_t
-sum(const uint8_t *p, size_t len)
-{
-	uint8_t s = 0;
-
-	while (len--)
-		s = (uint8_t)(s + *p++);
-	return s;
 }
 
 /* A table at gpa with a sane header inside the BIOS area, or NULL. */

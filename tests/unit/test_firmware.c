@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devices/fw_cfg.h"
+#include "unit/acpi_sum.h"
 #include "unit/check.h"
 #include "vm/acpi.h"
 #include "vm/firmware.h"
@@ -236,16 +237,6 @@ load_tables(struct loaded *l, int ncpus)
 	free(script);
 	fw_cfg_free(fw);
 	return 0;
-}
-
-static uint8_t
-sum(const uint8_t *p, size_t len)
-{
-	uint8_t s = 0;
-
-	while (len--)
-		s = (uint8_t)(s + *p++);
-	return s;
 }
 
 /* The table at address with this signature and a valid checksum, or NULL. */
