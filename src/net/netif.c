@@ -127,29 +127,42 @@ netif_bridge_destroy(const char *name, char *err)
 	return rc;
 }
 
-int
-netif_bridge_add_port(const char *bridge, const char *port, char *err)
+/*
+ * Adds (SIOCBRADDIF) or removes (SIOCBRDELIF) the interface of that index on
+ * the bridge.  Returns -1 with err set when no socket could be had, else 0
+ * or the ioctl's errno, for the caller to judge.
+ */
+static int
+bridge_port_ioctl(const char *bridge, int ifindex, unsigned long request, char *err)
 {
 	struct ifreq ifr = { 0 };
 	int s, rc = 0;
 
-	if (check_name(bridge, err) < 0 || check_name(port, err) < 0)
-		return -1;
-	ifr.ifr_ifindex = (int)if_nametoindex(port);
-	if (ifr.ifr_ifindex == 0) {
-		snprintf(err, NETIF_ERROR_MAX, "interface %s: %s", port, strerror(errno));
-		return -1;
-	}
+	ifr.ifr_ifindex = ifindex;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", bridge);
 	if ((s = ioctl_socket(bridge, err)) < 0)
 		return -1;
-	if (ioctl(s, SIOCBRADDIF, &ifr) < 0 && errno != EBUSY) {
-		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot add %s: %s", bridge, port,
-			 strerror(errno));
-		rc = -1;
-	}
+	if (ioctl(s, request, &ifr) < 0)
+		rc = errno;
 	close(s);
 	return rc;
+}
+
+int
+netif_bridge_add_port(const char *bridge, const char *port, char *err)
+{
+	int ifindex, rc;
+
+	if (check_name(bridge, err) < 0 || check_name(port, err) < 0)
+		return -1;
+	if ((ifindex = (int)if_nametoindex(port)) == 0) {
+		snprintf(err, NETIF_ERROR_MAX, "interface %s: %s", port, strerror(errno));
+		return -1;
+	}
+	rc = bridge_port_ioctl(bridge, ifindex, SIOCBRADDIF, err);
+	if (rc > 0 && rc != EBUSY) /* EBUSY: already a port */
+		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot add %s: %s", bridge, port, strerror(rc));
+	return rc < 0 || (rc > 0 && rc != EBUSY) ? -1 : 0;
 }
 
 bool
@@ -172,26 +185,20 @@ netif_is_port_of(const char *bridge, const char *port)
 int
 netif_bridge_remove_port(const char *bridge, const char *port, char *err)
 {
-	struct ifreq ifr = { 0 };
-	int s, rc = 0;
+	int ifindex, rc;
 
 	if (check_name(bridge, err) < 0 || check_name(port, err) < 0)
 		return -1;
 	if (!netif_is_port_of(bridge, port))
 		return 0;
-	ifr.ifr_ifindex = (int)if_nametoindex(port);
-	if (ifr.ifr_ifindex == 0)
+	if ((ifindex = (int)if_nametoindex(port)) == 0)
 		return 0; /* gone meanwhile: its VM exited */
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", bridge);
-	if ((s = ioctl_socket(bridge, err)) < 0)
-		return -1;
-	if (ioctl(s, SIOCBRDELIF, &ifr) < 0 && errno != EINVAL && errno != ENODEV) {
-		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot remove %s: %s", bridge, port,
-			 strerror(errno));
-		rc = -1;
-	}
-	close(s);
-	return rc;
+	rc = bridge_port_ioctl(bridge, ifindex, SIOCBRDELIF, err);
+	if (rc == EINVAL || rc == ENODEV) /* not a port any more, or gone */
+		rc = 0;
+	if (rc > 0)
+		snprintf(err, NETIF_ERROR_MAX, "bridge %s: cannot remove %s: %s", bridge, port, strerror(rc));
+	return rc == 0 ? 0 : -1;
 }
 
 int

@@ -214,11 +214,8 @@ vm_boot_firmware(struct vm *vm, const char *path, const uint8_t *image, size_t s
 			  vm->config.initrd_path, path);
 		return -1;
 	}
-	if (vm->config.boot_device == FIRMWARE_BOOT_NET && vm->config.ntaps == 0) {
-		log_warnx("boot device net: the VM has no network interface");
-		return -1;
-	}
-	if (vm->config.boot_device == FIRMWARE_BOOT_NET) {
+	/* Without an interface there is nothing to run it on: firmware_load says so. */
+	if (vm->config.boot_device == FIRMWARE_BOOT_NET && vm->config.ntaps > 0) {
 		files.netboot_rom = map_file(FIRMWARE_NETBOOT_ROM_PATH, vm->config.netboot_fd, &files.netboot_rom_size);
 		if (files.netboot_rom == NULL) {
 			log_warnx("boot device net: no network boot ROM (Debian's ipxe-qemu package has %s)",
