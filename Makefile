@@ -4,7 +4,7 @@ BUILD   ?= build
 CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Isrc
 LDFLAGS := -pie -Wl,-z,relro,-z,now
-LIBS    := -levent -lseccomp -lz -lbsd -lpthread -lutil
+LIBS    := -levent -lseccomp -lz -llz4 -llzma -lzstd -lbsd -lpthread -lutil
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Every .c below src/ except the two main files is library code: the binaries,

@@ -2,6 +2,7 @@
 #ifndef VMD_LINUX_BOOT_H
 #define VMD_LINUX_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,8 @@ int linux_check_image(const uint8_t *data, size_t size, char *why, size_t whylen
  * low_ram_size with an initrd of initrd_size bytes above it, else 1 MiB.
  */
 uint64_t linux_load_address(const uint8_t *data, size_t size, uint64_t low_ram_size, uint64_t initrd_size);
+/* true when word is on the kernel command line as a word of its own (how the kernel matches flags) */
+bool linux_cmdline_has_flag(const char *cmdline, const char *word);
 /*
  * Loads the kernel, initrd, command line and boot_params into guest memory.
  * Returns the 64-bit entry point, or 0 with the reason logged.

@@ -102,6 +102,17 @@ linux_load_address_falls_back_to_1mib(void)
 	CHECK(linux_load_address(image, sizeof(image), 256ULL << 20, 1 << 20) == 0x100000);
 }
 
+static void
+linux_cmdline_has_flag_matches_whole_words(void)
+{
+	CHECK(linux_cmdline_has_flag("nokaslr", "nokaslr"));
+	CHECK(linux_cmdline_has_flag("console=ttyS0 nokaslr quiet", "nokaslr"));
+	CHECK(linux_cmdline_has_flag("console=ttyS0 nokaslr", "nokaslr"));
+	CHECK(!linux_cmdline_has_flag("console=ttyS0 quiet", "nokaslr"));
+	CHECK(!linux_cmdline_has_flag("nokaslrx xnokaslr vmd.nokaslr", "nokaslr"));
+	CHECK(!linux_cmdline_has_flag("", "nokaslr"));
+}
+
 int
 main(void)
 {
@@ -109,5 +120,6 @@ main(void)
 	RUN_TEST(linux_check_image_refuses_with_the_reason);
 	RUN_TEST(linux_load_address_prefers_the_kernels_address);
 	RUN_TEST(linux_load_address_falls_back_to_1mib);
+	RUN_TEST(linux_cmdline_has_flag_matches_whole_words);
 	TEST_EXIT();
 }

@@ -9,4 +9,6 @@ echo "vmdtest: ram-ranges-above-4g $(awk '/System RAM/ { split($1, a, "-"); if (
 # its own clock when the line arrives.
 rtc=none
 [ -r /sys/class/rtc/rtc0/since_epoch ] && rtc=$(cat /sys/class/rtc/rtc0/since_epoch)
+# Where the kernel runs (vmd unpacked it and chose a random virtual offset).
+echo "vmdtest: kernel-text $(awk '$3 == "_text" { print $1 }' /proc/kallsyms)"
 echo "vmdtest: time $(date +%s) rtc $rtc"
