@@ -45,6 +45,7 @@
 
 #define BOOT_FLAG	  0xaa55
 #define HDR_MAGIC_VALUE	  0x53726448 /* "HdrS" */
+#define PROTOCOL_4_20	  0x020e /* Linux 4.20: KASLR on by default in a 1 GiB kernel mapping since 4.8 */
 #define LOADED_HIGH	  0x01
 #define KASLR_FLAG	  0x02
 #define CAN_USE_HEAP	  0x80
@@ -247,8 +248,9 @@ linux_cmdline_has_flag(const char *cmdline, const char *word)
 {
 	size_t len = strlen(word);
 
+	/* as the kernel's own parser, anything up to a space separates words */
 	for (const char *p = cmdline; (p = strstr(p, word)) != NULL; p += len)
-		if ((p == cmdline || p[-1] == ' ') && (p[len] == '\0' || p[len] == ' '))
+		if ((p == cmdline || (unsigned char)p[-1] <= ' ') && (unsigned char)p[len] <= ' ')
 			return true;
 	return false;
 }
@@ -274,8 +276,10 @@ unpack_kernel(struct vmlinux *k, const uint8_t *payload, size_t len, uint64_t lo
 	char why[128];
 
 	if (unpack_payload(payload, len, vmlinux_write, k, why, sizeof(why)) < 0) {
-		if (k->why[0] == '\0') /* the unpacking failed, not the loading */
+		if (k->why[0] == '\0') { /* the unpacking failed, not the loading */
 			snprintf(k->why, sizeof(k->why), "%s", why);
+			k->corrupt = true;
+		}
 		return -1;
 	}
 	if (vmlinux_finish(k) < 0)
@@ -295,9 +299,11 @@ unpack_kernel(struct vmlinux *k, const uint8_t *payload, size_t len, uint64_t lo
  * 60 MiB of fresh guest memory where this touches the image's 45 (first
  * touches are what is costly under nested virtualization), and xz or gzip run
  * faster here than in a guest.  Only for a kernel to be run where it is
- * linked to run.  Returns 1 with *entry set, 0 to leave the unpacking to the
- * guest (a format we do not decode, a kernel loaded elsewhere), -1 with the
- * reason logged when the kernel is corrupt.
+ * linked to run, from Linux 4.20 on (older ones had KASLR off by default or
+ * a smaller kernel mapping).  Returns 1 with *entry set, 0 to leave the
+ * unpacking to the guest (a format or layout we do not know, an older kernel,
+ * one loaded elsewhere: what was written to guest memory does not matter to
+ * its decompressor), -1 with the reason logged when the payload is corrupt.
  */
 static int
 load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uint64_t kernel_end, uint64_t *entry,
@@ -314,8 +320,8 @@ load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uin
 		log_warnx("kernel %s: its payload runs past the end of the file", image->name);
 		return -1;
 	}
-	if (load != get64(image->data, HDR_PREF_ADDRESS) || align == 0 || (align & (align - 1)) != 0 ||
-	    unpack_format(payload, len) == NULL)
+	if (get16(image->data, HDR_VERSION) < PROTOCOL_4_20 || load != get64(image->data, HDR_PREF_ADDRESS) ||
+	    align == 0 || (align & (align - 1)) != 0 || unpack_format(payload, len) == NULL)
 		return 0;
 	vmlinux_init(&k, guest_ptr(vm, load, room), room, unpack_size(payload, len));
 	rc = unpack_kernel(&k, payload, len, load);
@@ -323,6 +329,11 @@ load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uin
 	if (*kaslr)
 		rc = vmlinux_relocate(&k, kaslr_offset(&k, room, align));
 	vmlinux_free(&k);
+	if (rc < 0 && !k.corrupt) {
+		*kaslr = false;
+		log_debug("kernel %s: left to unpack itself: %s", image->name, k.why);
+		return 0;
+	}
 	if (rc < 0) {
 		log_warnx("kernel %s: %s", image->name, k.why);
 		return -1;

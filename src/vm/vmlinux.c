@@ -1,16 +1,17 @@
 /*
  * Loading an unpacked x86-64 kernel.  The payload of a bzImage is
  * vmlinux.bin (the kernel ELF, stripped) followed, on kernels built with
- * KASLR, by the relocation table the build's relocs tool writes: three lists
- * of 32-bit words, each the link-time virtual address (sign-extended) of a
+ * KASLR, by the relocation table the build's relocs tool writes: lists of
+ * 32-bit words, each the link-time virtual address (sign-extended) of a
  * place in the image that holds an address, read backwards from the end of
- * the payload:
+ * the payload, each list ending in a zero:
  *
  *   [0] [64-bit places...] [0] [inverse 32-bit places...] [0] [32-bit places...]
  *
- * Moving the kernel's virtual base up by an offset adds it to the 32- and
- * 64-bit places and subtracts it from the inverse ones (per-CPU references
- * that hold "per-CPU address minus kernel address").  The kernel then runs at
+ * Linux 6.15 dropped the inverse list (per-CPU references that hold "per-CPU
+ * address minus kernel address"), leaving two.  Moving the kernel's virtual
+ * base up by an offset adds it to the 32- and 64-bit places and subtracts it
+ * from the inverse ones.  The kernel then runs at
  * its physical address from its 64-bit entry point (e_entry, physical) with
  * boot_params in %rsi, and finds its own virtual base from the relocated
  * code, as after its own decompressor.
@@ -64,6 +65,14 @@ refuse(struct vmlinux *k, const char *why)
 {
 	snprintf(k->why, sizeof(k->why), "%s", why);
 	return -1;
+}
+
+/* The payload itself is inconsistent (not only laid out in a way we do not know). */
+static int
+corrupt(struct vmlinux *k, const char *why)
+{
+	k->corrupt = true;
+	return refuse(k, why);
 }
 
 void
@@ -189,7 +198,7 @@ vmlinux_write(void *ctx, const uint8_t *data, size_t len)
 	struct vmlinux *k = ctx;
 
 	if (len > k->size - k->pos)
-		return refuse(k, "its payload unpacks to more than it says");
+		return corrupt(k, "its payload unpacks to more than it says");
 	while (len > 0) {
 		size_t n = len;
 
@@ -254,14 +263,16 @@ relocate(struct vmlinux *k, enum reloc_kind kind, uint32_t word, uint64_t delta)
 	return 0;
 }
 
-/* Walks the three lists from the end; with delta 0 it only checks them. */
+/* Walks the lists from the end; with delta 0 it only checks them. */
 static int
 walk_relocs(struct vmlinux *k, uint64_t delta)
 {
+	static const enum reloc_kind three[] = { RELOC_32, RELOC_32_INVERSE, RELOC_64 }, two[] = { RELOC_32, RELOC_64 };
+	const enum reloc_kind *kinds = k->nlists == 3 ? three : two;
 	const uint8_t *table = k->tail + (k->elf_end - k->tail_start);
 	size_t i = k->nrelocs;
 
-	for (int kind = RELOC_32; kind <= RELOC_64; kind++) {
+	for (unsigned list = 0; list < k->nlists; list++) {
 		for (;;) {
 			uint32_t word;
 
@@ -270,7 +281,7 @@ walk_relocs(struct vmlinux *k, uint64_t delta)
 			word = le32(table + --i * 4);
 			if (word == 0)
 				break;
-			if (relocate(k, (enum reloc_kind)kind, word, delta) < 0)
+			if (relocate(k, kinds[list], word, delta) < 0)
 				return -1;
 		}
 	}
@@ -281,13 +292,32 @@ walk_relocs(struct vmlinux *k, uint64_t delta)
 	return 0;
 }
 
+/* Two lists or three (see the top): as many as there are zeros, the first word being one. */
+static int
+count_lists(struct vmlinux *k)
+{
+	const uint8_t *table = k->tail + (k->elf_end - k->tail_start);
+	unsigned zeros = 0;
+
+	if (le32(table) != 0)
+		return refuse(k, "its relocation table does not start with the end of a list");
+	for (size_t i = 0; i < k->nrelocs; i++)
+		zeros += le32(table + i * 4) == 0;
+	if (zeros != 2 && zeros != 3) {
+		snprintf(k->why, sizeof(k->why), "its relocation table has %u lists, not 2 or 3", zeros);
+		return -1;
+	}
+	k->nlists = zeros;
+	return walk_relocs(k, 0);
+}
+
 int
 vmlinux_finish(struct vmlinux *k)
 {
 	if (k->pos != k->size)
-		return refuse(k, "its payload unpacks to less than it says");
+		return corrupt(k, "its payload unpacks to less than it says");
 	if (k->tail == NULL)
-		return refuse(k, "its payload is too small to be a kernel");
+		return corrupt(k, "its payload is too small to be a kernel");
 	find_elf_end(k);
 	if ((k->size - k->elf_end) % 4 != 0) {
 		snprintf(k->why, sizeof(k->why), "its relocation table is %zu bytes, not whole 32-bit words",
@@ -295,7 +325,7 @@ vmlinux_finish(struct vmlinux *k)
 		return -1;
 	}
 	k->nrelocs = (k->size - k->elf_end) / 4;
-	return k->nrelocs ? walk_relocs(k, 0) : 0;
+	return k->nrelocs ? count_lists(k) : 0;
 }
 
 int

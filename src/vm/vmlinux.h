@@ -41,6 +41,7 @@ struct vmlinux {
 	uint64_t shoff;		/* the section header table, 0 when none */
 	unsigned shnum;
 	size_t nrelocs;		/* 32-bit words in the relocation table, 0 when there is none */
+	unsigned nlists;	/* lists in it: 3, or 2 from Linux 6.15 (no inverse list) */
 	/* progress */
 	size_t pos;		/* bytes received */
 	uint8_t head[VMLINUX_HEAD_SIZE];
@@ -48,6 +49,7 @@ struct vmlinux {
 	size_t tail_start;
 	size_t elf_end;		/* where the ELF file ends and the relocation table starts */
 	char why[128];		/* why it was refused */
+	bool corrupt;		/* refused because the payload contradicts itself, not for its layout */
 };
 
 /* Starts loading a kernel that unpacks to size bytes into dest (room bytes, zero-filled). */

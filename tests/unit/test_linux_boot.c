@@ -111,6 +111,7 @@ linux_cmdline_has_flag_matches_whole_words(void)
 	CHECK(!linux_cmdline_has_flag("console=ttyS0 quiet", "nokaslr"));
 	CHECK(!linux_cmdline_has_flag("nokaslrx xnokaslr vmd.nokaslr", "nokaslr"));
 	CHECK(!linux_cmdline_has_flag("", "nokaslr"));
+	CHECK(linux_cmdline_has_flag("quiet\tnokaslr\n", "nokaslr")); /* tabs and newlines separate too */
 }
 
 int

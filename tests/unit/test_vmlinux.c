@@ -143,7 +143,7 @@ vmlinux_places_segments_and_relocates(void)
 	make_expected();
 	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
 		CHECK(load_raw(&k, raw, raw_size, pieces[i], ROOM) == 0);
-		CHECK(k.link_base == LINK_BASE && k.entry == 0x40 && k.nrelocs == 6);
+		CHECK(k.link_base == LINK_BASE && k.entry == 0x40 && k.nrelocs == 6 && k.nlists == 3);
 		CHECK(k.image_end == DATA_PLACE + DATA_MEM && k.elf_end == ELF_END);
 		CHECK(vmlinux_relocate(&k, DELTA) == 0);
 		CHECK(memcmp(dest, expect, ROOM) == 0);
@@ -221,15 +221,56 @@ vmlinux_refuses_bad_kernels(void)
 	CHECK(refused("outside the kernel", ROOM));
 	make_kernel();
 	put32(raw + ELF_END + 0, 0x81000040); /* the 64-bit list lost its end */
-	CHECK(refused("cut short", ROOM));
+	CHECK(refused("does not start with the end of a list", ROOM));
 	make_kernel();
 	memmove(raw + ELF_END + 4, raw + ELF_END, 24);
-	put32(raw + ELF_END, 0x81000040);
+	put32(raw + ELF_END, 0);
 	raw_size += 4;
-	CHECK(refused("stray words", ROOM));
+	CHECK(refused("has 4 lists", ROOM));
 	make_kernel();
 	raw_size += 2;
 	CHECK(refused("not whole 32-bit words", ROOM));
+}
+
+/* None of those is the payload contradicting itself: the guest's decompressor gets them instead. */
+static void
+vmlinux_tells_corrupt_payloads_from_unknown_layouts(void)
+{
+	struct vmlinux k;
+
+	make_kernel();
+	raw[0] = 0;
+	CHECK(load_raw(&k, raw, raw_size, 4096, ROOM) == -1 && !k.corrupt);
+	vmlinux_free(&k);
+	make_kernel();
+	put32(raw + ELF_END + 0, 0x81000040);
+	CHECK(load_raw(&k, raw, raw_size, 4096, ROOM) == -1 && !k.corrupt);
+	vmlinux_free(&k);
+	make_kernel();
+	vmlinux_init(&k, dest, ROOM, raw_size - 1);
+	CHECK(vmlinux_write(&k, raw, raw_size) == -1 && k.corrupt);
+	vmlinux_free(&k);
+	vmlinux_init(&k, dest, ROOM, raw_size + 1);
+	CHECK(vmlinux_write(&k, raw, raw_size) == 0 && vmlinux_finish(&k) == -1 && k.corrupt);
+	vmlinux_free(&k);
+}
+
+/* Linux 6.15 and later: no inverse list, [0] [64-bit places...] [0] [32-bit places...]. */
+static void
+vmlinux_takes_the_two_list_table(void)
+{
+	struct vmlinux k;
+
+	make_kernel();
+	make_expected();
+	put32(expect + 0x30, 0x12345678); /* not relocated now */
+	memmove(raw + ELF_END + 8, raw + ELF_END + 16, 8); /* drop the inverse list and its end */
+	raw_size -= 8;
+	CHECK(load_raw(&k, raw, raw_size, 4096, ROOM) == 0);
+	CHECK(k.nrelocs == 4 && k.nlists == 2);
+	CHECK(vmlinux_relocate(&k, DELTA) == 0);
+	CHECK(memcmp(dest, expect, ROOM) == 0);
+	vmlinux_free(&k);
 }
 
 static void
@@ -429,6 +470,8 @@ main(void)
 	RUN_TEST(vmlinux_leaves_zero_pages_untouched);
 	RUN_TEST(vmlinux_without_relocations_cannot_move);
 	RUN_TEST(vmlinux_refuses_bad_kernels);
+	RUN_TEST(vmlinux_tells_corrupt_payloads_from_unknown_layouts);
+	RUN_TEST(vmlinux_takes_the_two_list_table);
 	RUN_TEST(vmlinux_refuses_a_size_it_does_not_get);
 	RUN_TEST(vmlinux_kaslr_slots_keep_the_image_in_its_gigabyte);
 	RUN_TEST(unpack_decodes_every_format_into_place);
