@@ -199,14 +199,20 @@ vmlinux_write(void *ctx, const uint8_t *data, size_t len)
 
 	if (len > k->size - k->pos)
 		return corrupt(k, "its payload unpacks to more than it says");
+	if (k->why[0] != '\0') { /* refused: count the rest, to tell a corrupt payload from a layout we do not know */
+		k->pos += len;
+		return 0;
+	}
 	while (len > 0) {
 		size_t n = len;
 
 		if (k->pos < VMLINUX_HEAD_SIZE) {
 			n = min64(n, VMLINUX_HEAD_SIZE - k->pos);
 			memcpy(k->head + k->pos, data, n);
-			if (k->pos + n == VMLINUX_HEAD_SIZE && parse_headers(k) < 0)
-				return -1;
+			if (k->pos + n == VMLINUX_HEAD_SIZE && parse_headers(k) < 0) {
+				k->pos += len;
+				return 0;
+			}
 		} else if (k->pos < k->tail_start) {
 			n = min64(n, k->tail_start - k->pos);
 			place(k, k->pos, data, n);
@@ -316,6 +322,8 @@ vmlinux_finish(struct vmlinux *k)
 {
 	if (k->pos != k->size)
 		return corrupt(k, "its payload unpacks to less than it says");
+	if (k->why[0] != '\0')
+		return -1;
 	if (k->tail == NULL)
 		return corrupt(k, "its payload is too small to be a kernel");
 	find_elf_end(k);

@@ -54,10 +54,15 @@ struct vmlinux {
 
 /* Starts loading a kernel that unpacks to size bytes into dest (room bytes, zero-filled). */
 void vmlinux_init(struct vmlinux *k, uint8_t *dest, size_t room, size_t size);
-/* The unpack_sink: takes the next len bytes of the kernel.  -1 with the reason in k->why. */
+/*
+ * The unpack_sink: takes the next len bytes of the kernel.  Returns -1 (the
+ * reason in k->why) only when there are more than k->size; a kernel refused
+ * for its layout is still counted to the end, so that vmlinux_finish can tell
+ * a corrupt payload (k->corrupt) from one laid out in a way we do not know.
+ */
 int vmlinux_write(void *k, const uint8_t *data, size_t len);
 /*
- * Once all of it was written: checks the section headers and the
+ * Once all of it was written: checks the size, the section headers and the
  * relocation table.  0, or -1 with the reason in k->why.
  */
 int vmlinux_finish(struct vmlinux *k);

@@ -247,6 +247,14 @@ vmlinux_tells_corrupt_payloads_from_unknown_layouts(void)
 	CHECK(load_raw(&k, raw, raw_size, 4096, ROOM) == -1 && !k.corrupt);
 	vmlinux_free(&k);
 	make_kernel();
+	raw[0] = 0; /* refused for its layout after the first 4 KiB, but then more bytes come than it said */
+	CHECK(load_raw(&k, raw, raw_size, 4096, ROOM) == -1 && !k.corrupt);
+	vmlinux_free(&k);
+	vmlinux_init(&k, dest, ROOM, raw_size - 100);
+	CHECK(vmlinux_write(&k, raw, 4096) == 0 && vmlinux_write(&k, raw + 4096, raw_size - 4096) == -1);
+	CHECK(k.corrupt && strstr(k.why, "more than it says") != NULL);
+	vmlinux_free(&k);
+	make_kernel();
 	vmlinux_init(&k, dest, ROOM, raw_size - 1);
 	CHECK(vmlinux_write(&k, raw, raw_size) == -1 && k.corrupt);
 	vmlinux_free(&k);
