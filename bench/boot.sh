@@ -162,7 +162,7 @@ Guest: \`$(basename "$kernel")\`, a busybox initramfs whose \`/init\` (bench/boo
 prints \`vmdbench: init uptime=...\`; ${MEMORY} MiB, $CPUS vCPU, command line \`console=ttyS0 quiet panic=-1\`.
 Boot to init: from just before fork to the read that returns the marker from the engine's stdout
 (bench/bootclock.c, the same for every engine). Guest clock: the guest's /proc/uptime at that moment;
-the rest (boot − guest clock) is the engine's start, firmware and the kernel's decompression. Overhead: Rss
+the rest (boot − guest clock) is the engine's start, firmware and unpacking the kernel (by vmd itself, by the guest's decompressor under QEMU). Overhead: Rss
 of every mapping of the VM process except the guest RAM mapping, from /proc/PID/smaps half a second after the
 marker; beside it the guest RAM the guest touched. Medians of $RUNS timed boots each, interleaved (the first
 engine rotates each round) after one warm-up round; every engine, its libraries (run through the copied
