@@ -146,17 +146,24 @@ write_gdt(struct vm *vm)
 	gdt[3] = 0x00cf93000000ffffULL; /* 0x18: data */
 }
 
+/* The initrd goes as high as the kernel allows in low RAM; its highest byte's address is *limit. */
+static uint64_t
+initrd_address(struct vm *vm, const struct linux_image *image, uint64_t *limit)
+{
+	*limit = get32(image->data, HDR_INITRD_MAX);
+	if (*limit >= vm->low_ram_size)
+		*limit = vm->low_ram_size - 1;
+	return image->initrd_size > *limit ? 0 : (*limit + 1 - image->initrd_size) & ~0xfffULL;
+}
+
 static int
 place_initrd(struct vm *vm, const struct linux_image *image, uint8_t *bp, uint64_t kernel_end)
 {
-	uint64_t limit = get32(bp, HDR_INITRD_MAX);
-	uint64_t addr;
+	uint64_t limit, addr;
 
 	if (image->initrd == NULL)
 		return 0;
-	if (limit >= vm->low_ram_size)
-		limit = vm->low_ram_size - 1;
-	addr = (limit + 1 - image->initrd_size) & ~0xfffULL;
+	addr = initrd_address(vm, image, &limit);
 	if (image->initrd_size > limit || addr < kernel_end) {
 		log_warnx("initrd: %zu bytes do not fit in guest memory below %#llx with the kernel", image->initrd_size,
 			  (unsigned long long)limit);
@@ -269,6 +276,23 @@ kaslr_offset(const struct vmlinux *k, uint64_t room, uint64_t align)
 			 : 0;
 }
 
+/*
+ * A random physical address for the kernel, as its decompressor would also
+ * choose (the kernel moves its own page tables to where it runs): a step of
+ * its alignment from its preferred address up, with the image (room bytes)
+ * ending below top, where the initrd goes.
+ */
+static uint64_t
+random_physical(uint64_t pref, uint64_t room, uint64_t top, uint64_t align)
+{
+	uint64_t slots;
+
+	if (top < pref || top - pref < room)
+		return pref;
+	slots = (top - pref - room) / align + 1;
+	return pref + (uint64_t)arc4random_uniform((uint32_t)(slots > UINT32_MAX ? UINT32_MAX : slots)) * align;
+}
+
 /* Unpacks payload into k; the kernel in it must be linked to run at load.  -1 with the reason in k->why. */
 static int
 unpack_kernel(struct vmlinux *k, const uint8_t *payload, size_t len, uint64_t load)
@@ -294,25 +318,29 @@ unpack_kernel(struct vmlinux *k, const uint8_t *payload, size_t len, uint64_t lo
 
 /*
  * Unpacks the kernel in vmd straight into its place in guest memory, so that
- * the guest starts in the kernel proper.  The guest's decompressor would copy
+ * the guest starts in the kernel proper, at random physical and virtual
+ * addresses as its decompressor would choose (unless the command line says
+ * nokaslr: then at its preferred address, and where it is linked to run).  The guest's decompressor would copy
  * the compressed image, unpack it beside it and move it again, touching some
  * 60 MiB of fresh guest memory where this touches the image's 45 (first
  * touches are what is costly under nested virtualization), and xz or gzip run
- * faster here than in a guest.  Only for a kernel to be run where it is
- * linked to run, from Linux 4.20 on (older ones had KASLR off by default or
+ * faster here than in a guest.  Only for a relocatable kernel linked for its
+ * preferred address, from Linux 4.20 on (older ones had KASLR off by default or
  * a smaller kernel mapping).  Returns 1 with *entry set, 0 to leave the
  * unpacking to the guest (a format or layout we do not know, an older kernel,
  * one loaded elsewhere: what was written to guest memory does not matter to
  * its decompressor), -1 with the reason logged when the payload is corrupt.
+ * The image goes below top (the initrd); *kernel_end becomes its end.
  */
 static int
-load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uint64_t kernel_end, uint64_t *entry,
-	      bool *kaslr)
+load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uint64_t top, uint64_t *kernel_end,
+	      uint64_t *entry, bool *kaslr)
 {
 	size_t setup = setup_size(image->data);
 	uint64_t offset = get32(image->data, HDR_PAYLOAD_OFFSET), len = get32(image->data, HDR_PAYLOAD_LENGTH);
-	uint64_t align = get32(image->data, HDR_KERNEL_ALIGN), room = kernel_end - load;
+	uint64_t align = get32(image->data, HDR_KERNEL_ALIGN), room = *kernel_end - load, phys = load;
 	const uint8_t *payload = image->data + setup + offset;
+	bool randomize = !linux_cmdline_has_flag(image->cmdline, "nokaslr");
 	struct vmlinux k;
 	int rc;
 
@@ -323,9 +351,11 @@ load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uin
 	if (get16(image->data, HDR_VERSION) < PROTOCOL_4_20 || load != get64(image->data, HDR_PREF_ADDRESS) ||
 	    align == 0 || (align & (align - 1)) != 0 || unpack_format(payload, len) == NULL)
 		return 0;
-	vmlinux_init(&k, guest_ptr(vm, load, room), room, unpack_size(payload, len));
+	if (randomize && image->data[HDR_RELOCATABLE])
+		phys = random_physical(load, room, top, align);
+	vmlinux_init(&k, guest_ptr(vm, phys, room), room, unpack_size(payload, len));
 	rc = unpack_kernel(&k, payload, len, load);
-	*kaslr = rc == 0 && k.nrelocs > 0 && !linux_cmdline_has_flag(image->cmdline, "nokaslr");
+	*kaslr = rc == 0 && k.nrelocs > 0 && randomize;
 	if (*kaslr)
 		rc = vmlinux_relocate(&k, kaslr_offset(&k, room, align));
 	vmlinux_free(&k);
@@ -340,7 +370,8 @@ load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uin
 	}
 	log_debug("kernel %s: unpacked its %s payload, %zu MiB", image->name, unpack_format(payload, len),
 		  k.size >> 20);
-	*entry = load + k.entry;
+	*entry = phys + k.entry;
+	*kernel_end = phys + room;
 	return 1;
 }
 
@@ -350,7 +381,7 @@ linux_load(struct vm *vm, const struct linux_image *image)
 	char why[128];
 	uint8_t *bp;
 	size_t setup, kernel_size, header_end;
-	uint64_t load, kernel_end, entry = 0;
+	uint64_t load, kernel_end, entry = 0, initrd_limit, top;
 	bool kaslr = false;
 	int unpacked;
 
@@ -368,7 +399,8 @@ linux_load(struct vm *vm, const struct linux_image *image)
 			  (unsigned long long)((kernel_end + MIB - 1) / MIB), (unsigned long long)(vm->ram_size / MIB));
 		return 0;
 	}
-	unpacked = load_unpacked(vm, image, load, kernel_end, &entry, &kaslr);
+	top = image->initrd ? initrd_address(vm, image, &initrd_limit) : vm->low_ram_size;
+	unpacked = load_unpacked(vm, image, load, top, &kernel_end, &entry, &kaslr);
 	if (unpacked < 0)
 		return 0;
 	if (unpacked == 0) {

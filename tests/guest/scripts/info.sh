@@ -11,4 +11,5 @@ rtc=none
 [ -r /sys/class/rtc/rtc0/since_epoch ] && rtc=$(cat /sys/class/rtc/rtc0/since_epoch)
 # Where the kernel runs (vmd unpacked it and chose a random virtual offset).
 echo "vmdtest: kernel-text $(awk '$3 == "_text" { print $1 }' /proc/kallsyms)"
+echo "vmdtest: kernel-phys $(awk '/Kernel code/ { split($1, a, "-"); print a[1] }' /proc/iomem)"
 echo "vmdtest: time $(date +%s) rtc $rtc"
