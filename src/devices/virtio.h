@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/le.h"
+
 struct vm;
 
 /* Device status bits. */
@@ -204,44 +206,12 @@ bool virtio_device_live(const struct virtio_device *dev);
 /* Starts or stops watching the extra fd (e.g. when receive buffers run out). */
 void virtio_poll_extra(struct virtio_device *dev, bool on);
 
-/* Little-endian helpers for config space and guest structures. */
-static inline void
-virtio_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void
-virtio_put32(uint8_t *p, uint32_t v)
-{
-	virtio_put16(p, (uint16_t)v);
-	virtio_put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static inline void
-virtio_put64(uint8_t *p, uint64_t v)
-{
-	virtio_put32(p, (uint32_t)v);
-	virtio_put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint16_t
-virtio_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t
-virtio_get32(const uint8_t *p)
-{
-	return (uint32_t)virtio_get16(p) | (uint32_t)virtio_get16(p + 2) << 16;
-}
-
-static inline uint64_t
-virtio_get64(const uint8_t *p)
-{
-	return (uint64_t)virtio_get32(p) | (uint64_t)virtio_get32(p + 4) << 32;
-}
+/* Little-endian helpers for config space and guest structures (common/le.h). */
+#define virtio_put16 le_put16
+#define virtio_put32 le_put32
+#define virtio_put64 le_put64
+#define virtio_get16 le_get16
+#define virtio_get32 le_get32
+#define virtio_get64 le_get64
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "common/log.h"
 #include "vm/linux_boot.h"
 #include "vm/memory.h"
@@ -53,37 +54,12 @@
 #define LOADER_UNDEFINED  0xff
 #define ENTRY_64_OFFSET	  0x200 /* startup_64 from the start of the protected-mode code */
 
-static uint16_t
-get16(const uint8_t *p, size_t off)
-{
-	return (uint16_t)(p[off] | p[off + 1] << 8);
-}
-
-static uint32_t
-get32(const uint8_t *p, size_t off)
-{
-	return (uint32_t)get16(p, off) | (uint32_t)get16(p, off + 2) << 16;
-}
-
-static uint64_t
-get64(const uint8_t *p, size_t off)
-{
-	return (uint64_t)get32(p, off) | (uint64_t)get32(p, off + 4) << 32;
-}
-
-static void
-put16(uint8_t *p, size_t off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void
-put32(uint8_t *p, size_t off, uint32_t v)
-{
-	put16(p, off, (uint16_t)v);
-	put16(p, off + 2, (uint16_t)(v >> 16));
-}
+/* Header fields by their offset. */
+#define get16(p, off)	   le_get16((p) + (off))
+#define get32(p, off)	   le_get32((p) + (off))
+#define get64(p, off)	   le_get64((p) + (off))
+#define put16(p, off, v) le_put16((p) + (off), (v))
+#define put32(p, off, v) le_put32((p) + (off), (v))
 
 static size_t
 setup_size(const uint8_t *data)
@@ -263,34 +239,17 @@ linux_cmdline_has_flag(const char *cmdline, const char *word)
 }
 
 /*
- * A random virtual offset for the kernel, as its decompressor would choose:
- * a multiple of its alignment that keeps the image (room bytes from
- * link_base) inside the kernel's 1 GiB mapping.
+ * A random place for the kernel, as its decompressor would choose: a step of
+ * align from from up, with size bytes ending by to; from when there is no
+ * other.
  */
 static uint64_t
-kaslr_offset(const struct vmlinux *k, uint64_t room, uint64_t align)
+random_place(uint64_t from, uint64_t to, uint64_t size, uint64_t align)
 {
-	uint64_t slots = vmlinux_kaslr_slots(k->link_base, (room + align - 1) & ~(align - 1), align);
+	uint64_t slots = vmlinux_slots(from, to, size, align);
 
-	return slots > 1 ? (uint64_t)arc4random_uniform((uint32_t)(slots > UINT32_MAX ? UINT32_MAX : slots)) * align
-			 : 0;
-}
-
-/*
- * A random physical address for the kernel, as its decompressor would also
- * choose (the kernel moves its own page tables to where it runs): a step of
- * its alignment from its preferred address up, with the image (room bytes)
- * ending below top, where the initrd goes.
- */
-static uint64_t
-random_physical(uint64_t pref, uint64_t room, uint64_t top, uint64_t align)
-{
-	uint64_t slots;
-
-	if (top < pref || top - pref < room)
-		return pref;
-	slots = (top - pref - room) / align + 1;
-	return pref + (uint64_t)arc4random_uniform((uint32_t)(slots > UINT32_MAX ? UINT32_MAX : slots)) * align;
+	return slots > 1 ? from + (uint64_t)arc4random_uniform((uint32_t)(slots > UINT32_MAX ? UINT32_MAX : slots)) * align
+			 : from;
 }
 
 /* Unpacks payload into k; the kernel in it must be linked to run at load.  -1 with the reason in k->why. */
@@ -351,13 +310,14 @@ load_unpacked(struct vm *vm, const struct linux_image *image, uint64_t load, uin
 	if (get16(image->data, HDR_VERSION) < PROTOCOL_4_20 || load != get64(image->data, HDR_PREF_ADDRESS) ||
 	    align == 0 || (align & (align - 1)) != 0 || unpack_format(payload, len) == NULL)
 		return 0;
-	if (randomize && image->data[HDR_RELOCATABLE])
-		phys = random_physical(load, room, top, align);
+	if (randomize) /* a relocatable kernel (linux_load_address): it moves its own page tables */
+		phys = random_place(load, top, room, align);
 	vmlinux_init(&k, guest_ptr(vm, phys, room), room, unpack_size(payload, len));
 	rc = unpack_kernel(&k, payload, len, load);
 	*kaslr = rc == 0 && k.nrelocs > 0 && randomize;
 	if (*kaslr)
-		rc = vmlinux_relocate(&k, kaslr_offset(&k, room, align));
+		rc = vmlinux_relocate(&k, random_place(k.link_base, VMLINUX_KASLR_SPAN, (room + align - 1) & ~(align - 1),
+						       align) - k.link_base);
 	vmlinux_free(&k);
 	if (rc < 0 && !k.corrupt) {
 		*kaslr = false;

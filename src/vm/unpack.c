@@ -17,6 +17,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/le.h"
 #include "vm/unpack.h"
 
 #define LZ4_LEGACY_MAGIC 0x184c2102u
@@ -35,12 +36,6 @@ struct job {
 };
 
 typedef int decoder(const uint8_t *in, size_t len, struct job *job);
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int
 hand_over(struct job *job, size_t len)
@@ -109,7 +104,7 @@ decode_lz4(const uint8_t *in, size_t len, struct job *job)
 
 		if (len - pos < 4)
 			return -1;
-		block = le32(in + pos);
+		block = le_get32(in + pos);
 		pos += 4;
 		if (block == LZ4_LEGACY_MAGIC) /* another stream follows: lz4 concatenates */
 			continue;
@@ -183,7 +178,7 @@ unpack_format(const uint8_t *payload, size_t len)
 size_t
 unpack_size(const uint8_t *payload, size_t len)
 {
-	return len >= 4 ? le32(payload + len - 4) : 0;
+	return len >= 4 ? le_get32(payload + len - 4) : 0;
 }
 
 int

@@ -21,25 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "vm/unpack.h"
 #include "vm/vmlinux.h"
 
 #define PAGE 4096
 
 enum reloc_kind { RELOC_32, RELOC_32_INVERSE, RELOC_64 };
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* true when [off, off + len) lies within size bytes */
 static int
@@ -258,14 +246,10 @@ relocate(struct vmlinux *k, enum reloc_kind kind, uint32_t word, uint64_t delta)
 	if (delta == 0)
 		return 0;
 	p = k->dest + place_at;
-	if (kind == RELOC_64) {
-		uint64_t v = ((uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32) + delta;
-
-		put_le32(p, (uint32_t)v);
-		put_le32(p + 4, (uint32_t)(v >> 32));
-	} else {
-		put_le32(p, kind == RELOC_32 ? le32(p) + (uint32_t)delta : le32(p) - (uint32_t)delta);
-	}
+	if (kind == RELOC_64)
+		le_put64(p, le_get64(p) + delta);
+	else
+		le_put32(p, kind == RELOC_32 ? le_get32(p) + (uint32_t)delta : le_get32(p) - (uint32_t)delta);
 	return 0;
 }
 
@@ -284,7 +268,7 @@ walk_relocs(struct vmlinux *k, uint64_t delta)
 
 			if (i == 0)
 				return refuse(k, "its relocation table is cut short");
-			word = le32(table + --i * 4);
+			word = le_get32(table + --i * 4);
 			if (word == 0)
 				break;
 			if (relocate(k, kinds[list], word, delta) < 0)
@@ -305,10 +289,10 @@ count_lists(struct vmlinux *k)
 	const uint8_t *table = k->tail + (k->elf_end - k->tail_start);
 	unsigned zeros = 0;
 
-	if (le32(table) != 0)
+	if (le_get32(table) != 0)
 		return refuse(k, "its relocation table does not start with the end of a list");
 	for (size_t i = 0; i < k->nrelocs; i++)
-		zeros += le32(table + i * 4) == 0;
+		zeros += le_get32(table + i * 4) == 0;
 	if (zeros != 2 && zeros != 3) {
 		snprintf(k->why, sizeof(k->why), "its relocation table has %u lists, not 2 or 3", zeros);
 		return -1;
@@ -347,9 +331,9 @@ vmlinux_relocate(struct vmlinux *k, uint64_t virt_offset)
 }
 
 uint64_t
-vmlinux_kaslr_slots(uint64_t link_base, uint64_t image_size, uint64_t align)
+vmlinux_slots(uint64_t from, uint64_t to, uint64_t size, uint64_t align)
 {
-	if (align == 0 || link_base > VMLINUX_KASLR_SPAN || image_size > VMLINUX_KASLR_SPAN - link_base)
+	if (align == 0 || from > to || size > to - from)
 		return 0;
-	return (VMLINUX_KASLR_SPAN - link_base - image_size) / align + 1;
+	return (to - from - size) / align + 1;
 }

@@ -73,10 +73,10 @@ int vmlinux_finish(struct vmlinux *k);
 int vmlinux_relocate(struct vmlinux *k, uint64_t virt_offset);
 void vmlinux_free(struct vmlinux *k);
 /*
- * How many alignment-sized steps the image (image_size bytes from
- * link_base) can move up inside the KASLR span: the virtual offset is a
- * random step in [0, that).  0 when it does not fit at all.
+ * How many places the kernel can take, a step of align apart from from up,
+ * with its size bytes ending by to: in physical memory, or virtually inside
+ * the KASLR span from the link base.  0 when it does not fit at all.
  */
-uint64_t vmlinux_kaslr_slots(uint64_t link_base, uint64_t image_size, uint64_t align);
+uint64_t vmlinux_slots(uint64_t from, uint64_t to, uint64_t size, uint64_t align);
 
 #endif

@@ -305,10 +305,10 @@ static void
 vmlinux_kaslr_slots_keep_the_image_in_its_gigabyte(void)
 {
 	/* Debian's kernel: 16 MiB, ~52 MiB to unpack, 2 MiB steps: (1024 - 16 - 52) / 2 + 1. */
-	CHECK(vmlinux_kaslr_slots(16 << 20, 52 << 20, 2 << 20) == 479);
-	CHECK(vmlinux_kaslr_slots(16 << 20, (1 << 30) - (16 << 20), 2 << 20) == 1);
-	CHECK(vmlinux_kaslr_slots(16 << 20, 1 << 30, 2 << 20) == 0);
-	CHECK(vmlinux_kaslr_slots(16 << 20, 52 << 20, 0) == 0);
+	CHECK(vmlinux_slots(16 << 20, VMLINUX_KASLR_SPAN, 52 << 20, 2 << 20) == 479);
+	CHECK(vmlinux_slots(16 << 20, VMLINUX_KASLR_SPAN, (1 << 30) - (16 << 20), 2 << 20) == 1);
+	CHECK(vmlinux_slots(16 << 20, VMLINUX_KASLR_SPAN, 1 << 30, 2 << 20) == 0);
+	CHECK(vmlinux_slots(16 << 20, VMLINUX_KASLR_SPAN, 52 << 20, 0) == 0);
 }
 
 /* The packers: each appends the unpacked size as the kernel's build does (gzip's trailer is it). */
