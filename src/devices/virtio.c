@@ -179,6 +179,9 @@ virtio_serve_queue(struct virtio_device *dev, int queue)
 
 	if (read(dev->queues[queue].kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("%s: queue %d notification", dev->name, queue);
+	/* A pause is coming: the kick is not lost, virtio_resume_all() kicks every queue. */
+	if (atomic_load(&dev->pausing))
+		return;
 	pthread_mutex_lock(&dev->lock);
 	/* Paused: the kick is not lost, virtio_resume_all() kicks every queue. */
 	if (!dev->paused && virtio_device_live(dev) && dev->queues[queue].running)
@@ -189,6 +192,8 @@ virtio_serve_queue(struct virtio_device *dev, int queue)
 static void
 virtio_serve_extra(struct virtio_device *dev)
 {
+	if (atomic_load(&dev->pausing))
+		return; /* the pause takes the lock and stops the polling */
 	pthread_mutex_lock(&dev->lock);
 	if (!dev->paused && virtio_device_live(dev))
 		dev->ops->extra_ready(dev);
@@ -200,10 +205,17 @@ virtio_serve_extra(struct virtio_device *dev)
 void
 virtio_pause_all(struct vm *vm)
 {
-	/* Taking the lock waits for the request in hand: the I/O thread serves under it. */
+	/*
+	 * Taking the lock waits for the request in hand: the I/O thread serves
+	 * under it.  pausing stops it from taking the lock again first, which
+	 * a busy queue would otherwise do (a mutex is not fair).
+	 */
 	for (struct virtio_device *dev = vm->virtio_devices; dev; dev = dev->next) {
+		atomic_store(&dev->pausing, true);
 		pthread_mutex_lock(&dev->lock);
 		dev->paused = true;
+		virtio_poll_extra(dev, false);
+		atomic_store(&dev->pausing, false);
 		pthread_mutex_unlock(&dev->lock);
 	}
 }
@@ -261,6 +273,7 @@ virtio_device_init(struct virtio_device *dev, struct vm *vm, const struct virtio
 	pthread_mutex_init(&dev->lock, NULL);
 	atomic_init(&dev->status, 0);
 	atomic_init(&dev->config_generation, 0);
+	atomic_init(&dev->pausing, false);
 	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		dev->queues[i].kick_fd = -1;
 	for (int i = 0; i < nqueues; i++) {
@@ -313,5 +326,50 @@ virtio_device_run(struct virtio_device *dev)
 		log_warn("%s: cannot start its I/O thread", dev->name);
 		return -1;
 	}
+	return 0;
+}
+
+bool
+virtio_budget_spend(struct virtio_budget *budget, uint64_t bytes)
+{
+	budget->bytes = bytes < budget->bytes ? budget->bytes - bytes : 0;
+	if (budget->requests > 0)
+		budget->requests--;
+	return budget->requests > 0 && budget->bytes > 0;
+}
+
+void
+virtio_queue_yield(struct virtio_device *dev, int queue)
+{
+	uint64_t one = 1;
+
+	/* The eventfd is the queue's own doorbell: the I/O thread sees it after its other events. */
+	if (write(dev->queues[queue].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("%s: queue %d kick", dev->name, queue);
+}
+
+int
+virtio_serve_requests(struct virtio_device *dev, int queue, struct virtq_chain *chain, virtio_serve_fn *serve)
+{
+	struct virtq *q = &dev->queues[queue];
+	struct virtio_budget budget = VIRTIO_BUDGET;
+	int rc;
+
+	do {
+		while ((rc = virtq_pop(q, chain)) == 1) {
+			long moved = serve(dev, queue, chain);
+
+			if (moved < 0)
+				return -1;
+			if (!virtio_budget_spend(&budget, (uint64_t)moved)) {
+				virtio_queue_yield(dev, queue);
+				return 1;
+			}
+		}
+		if (rc < 0) {
+			virtio_device_error(dev, "queue %d: %s", queue, q->error);
+			return -1;
+		}
+	} while (virtq_arm_notification(q));
 	return 0;
 }

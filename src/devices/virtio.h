@@ -70,6 +70,7 @@ struct virtq {
 	uint16_t *avail;      /* flags, idx, ring[size], used_event */
 	uint8_t *used;	      /* flags, idx, ring[size] of {id, len}, avail_event */
 	uint16_t last_avail;  /* next avail entry the device takes */
+	uint16_t avail_seen;  /* the driver's available index when the device last read it */
 	uint16_t used_idx;    /* next used entry the device fills (published or not) */
 	uint16_t signalled_used; /* used index at the last interrupt decision */
 	bool signalled_valid;
@@ -107,6 +108,10 @@ bool virtq_should_interrupt(struct virtq *q);
 /*
  * Asks the driver for a notification on its next buffer; returns true when
  * buffers arrived meanwhile (the device must look again before sleeping).
+ * "Next" is beyond the available index the device last read: call it when
+ * the queue ran empty, or after giving back (virtq_unpop) chains that were
+ * not enough, so that the same chains do not count as new and a device
+ * that needs more waits for the driver instead of spinning.
  */
 bool virtq_arm_notification(struct virtq *q);
 /* Whether the guest has made buffers available that the device has not taken. */
@@ -163,6 +168,7 @@ struct virtio_device {
 	atomic_uint config_generation;
 	bool error_logged;		/* one log line per reset cycle */
 	bool paused;			/* the VM is paused: serve nothing (under lock) */
+	atomic_bool pausing;		/* a pause waits for the lock: the I/O thread lets it have it */
 	struct virtio_device *next;	/* vm->virtio_devices */
 	int pci_slot, pci_function;	/* where the transport put it (the firmware's boot order) */
 
@@ -205,6 +211,36 @@ void virtio_queue_interrupt(struct virtio_device *dev, int queue);
 bool virtio_device_live(const struct virtio_device *dev);
 /* Starts or stops watching the extra fd (e.g. when receive buffers run out). */
 void virtio_poll_extra(struct virtio_device *dev, bool on);
+
+/*
+ * What one call of a device's queue handler may do before it lets the I/O
+ * thread go: a guest that keeps posting requests cannot hold the thread, and
+ * the device lock that pause and reset wait for, in one call.
+ */
+#define VIRTIO_BUDGET_REQUESTS 128
+#define VIRTIO_BUDGET_BYTES    (4u << 20)
+struct virtio_budget {
+	uint32_t requests;
+	uint64_t bytes;
+};
+#define VIRTIO_BUDGET ((struct virtio_budget){ VIRTIO_BUDGET_REQUESTS, VIRTIO_BUDGET_BYTES })
+/* Counts one request that moved bytes; false when the call has done its share. */
+bool virtio_budget_spend(struct virtio_budget *budget, uint64_t bytes);
+/* Serves queue again after the I/O thread's other events (and a pause) had their turn. */
+void virtio_queue_yield(struct virtio_device *dev, int queue);
+
+/*
+ * Serves one request: returns the bytes it moved (for the budget), or -1
+ * when the request broke the device (virtio_device_error already called).
+ */
+typedef long virtio_serve_fn(struct virtio_device *dev, int queue, struct virtq_chain *chain);
+/*
+ * The request loop every device shares: takes chains off queue and serves
+ * each until the queue is empty (then arms the driver's notification) or
+ * the budget is spent (then yields).  Returns 0 when the queue is empty, 1
+ * when it yielded with work left, -1 when the device broke.
+ */
+int virtio_serve_requests(struct virtio_device *dev, int queue, struct virtq_chain *chain, virtio_serve_fn *serve);
 
 /* Little-endian helpers for config space and guest structures (common/le.h). */
 #define virtio_put16 le_put16

@@ -127,7 +127,8 @@ blk_read_write(struct virtio_blk_request *req, uint64_t sector, bool is_write, u
 
 	if (is_write && !req->disk->writable)
 		return VIRTIO_BLK_S_IOERR;
-	if (len % SECTOR_SIZE || !range_ok(req->disk, sector, len))
+	/* What the device offered bounds one request's work (a guest may ignore it). */
+	if (len % SECTOR_SIZE || len > VIRTIO_BLK_REQUEST_MAX || !range_ok(req->disk, sector, len))
 		return VIRTIO_BLK_S_IOERR;
 	if (is_write)
 		n = iov_slice(req->iov, req->nout, HEADER_BYTES, len, data, VIRTQ_CHAIN_MAX);
@@ -236,39 +237,35 @@ virtio_blk_handle(struct virtio_blk_request *req)
 	return (long)written + 1;
 }
 
+/* Serves one request (virtio_serve_fn); it moved the bytes of its buffers at most. */
+static long
+blk_serve(struct virtio_device *dev, int queue, struct virtq_chain *chain)
+{
+	struct virtio_blk *blk = (struct virtio_blk *)dev;
+	struct virtio_blk_request req = {
+		.disk = blk->disk,
+		.serial = blk->serial,
+		.iov = chain->iov,
+		.nout = chain->nout,
+		.nin = chain->nin,
+		.out_len = chain->out_len,
+		.in_len = chain->in_len,
+	};
+	long used = virtio_blk_handle(&req);
+
+	if (used < 0) {
+		virtio_device_error(dev, "%s", req.error);
+		return -1;
+	}
+	virtq_push(&dev->queues[queue], chain->head, (uint32_t)used);
+	virtio_queue_interrupt(dev, queue);
+	return (long)(chain->out_len + chain->in_len);
+}
+
 static void
 blk_queue_notified(struct virtio_device *dev, int queue)
 {
-	struct virtio_blk *blk = (struct virtio_blk *)dev;
-	struct virtq *q = &dev->queues[queue];
-	struct virtq_chain *chain = &blk->chain;
-	int rc;
-
-	do {
-		while ((rc = virtq_pop(q, chain)) == 1) {
-			struct virtio_blk_request req = {
-				.disk = blk->disk,
-				.serial = blk->serial,
-				.iov = chain->iov,
-				.nout = chain->nout,
-				.nin = chain->nin,
-				.out_len = chain->out_len,
-				.in_len = chain->in_len,
-			};
-			long used = virtio_blk_handle(&req);
-
-			if (used < 0) {
-				virtio_device_error(dev, "%s", req.error);
-				return;
-			}
-			virtq_push(q, chain->head, (uint32_t)used);
-			virtio_queue_interrupt(dev, queue);
-		}
-		if (rc < 0) {
-			virtio_device_error(dev, "queue %d: %s", queue, q->error);
-			return;
-		}
-	} while (virtq_arm_notification(q));
+	virtio_serve_requests(dev, queue, &((struct virtio_blk *)dev)->chain, blk_serve);
 }
 
 static const struct virtio_device_ops virtio_blk_ops = {

@@ -27,6 +27,7 @@ struct virtio_device;
  * indirect descriptors a 1 MiB request of scattered pages fits in one. */
 #define VIRTIO_BLK_SEG_MAX	  (VIRTQ_CHAIN_MAX - 2)
 #define VIRTIO_BLK_SIZE_MAX	  (1u << 20) /* bytes per data buffer */
+#define VIRTIO_BLK_REQUEST_MAX	  ((uint64_t)VIRTIO_BLK_SEG_MAX * VIRTIO_BLK_SIZE_MAX) /* data bytes per request */
 #define VIRTIO_BLK_DISCARD_SEGS	  32
 
 /*

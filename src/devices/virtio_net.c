@@ -6,6 +6,7 @@
  * needs (mergeable buffers) or one big buffer.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +67,11 @@
 struct virtio_net {
 	struct virtio_device dev;
 	int tap;
+	bool on_socket;		  /* a socket stands in for the tap (unit tests, fuzzing): no offloads */
 	char ifname[IFNAMSIZ];
 	bool waiting_for_buffers; /* a frame is held until the guest posts receive buffers */
+	uint64_t rx_dropped;	  /* frames the guest's receive buffers could never hold */
+	bool drop_logged;	  /* one log line per reset cycle */
 	uint8_t *frame;
 	size_t frame_len;	  /* 0: none held */
 	struct virtq_chain chain;
@@ -155,43 +159,38 @@ net_intercept(struct virtio_net *net, const struct virtq_chain *c)
 
 static void net_rx(struct virtio_net *net);
 
+/* Sends one frame of the guest's (virtio_serve_fn). */
+static long
+net_tx_frame(struct virtio_device *dev, int queue, struct virtq_chain *c)
+{
+	struct virtio_net *net = (struct virtio_net *)dev;
+	char why[128];
+
+	if (c->nin) {
+		virtio_device_error(dev, "writable buffer in a frame to send");
+		return -1;
+	}
+	if (virtio_net_check_tx(c->iov, c->nout, c->out_len, dev->driver_features, why, sizeof(why)) < 0) {
+		virtio_device_error(dev, "%s", why);
+		return -1;
+	}
+	/* A full or down tap drops the frame, as a wire would. */
+	if (!net_intercept(net, c) && writev(net->tap, c->iov, (int)c->nout) < 0 && errno != EAGAIN &&
+	    errno != EIO && !net->tx_error_logged) {
+		log_warn("%s: %s", dev->name, net->ifname);
+		net->tx_error_logged = true;
+	}
+	virtq_push(&dev->queues[queue], c->head, 0);
+	return (long)c->out_len;
+}
+
 static void
 net_tx(struct virtio_net *net)
 {
 	struct virtio_device *dev = &net->dev;
-	struct virtq *q = &dev->queues[TX_QUEUE];
-	char why[128];
-	int rc;
 
-	do {
-		while ((rc = virtq_pop(q, &net->chain)) == 1) {
-			struct virtq_chain *c = &net->chain;
-
-			if (c->nin) {
-				virtio_device_error(dev, "writable buffer in a frame to send");
-				return;
-			}
-			if (virtio_net_check_tx(c->iov, c->nout, c->out_len, dev->driver_features, why, sizeof(why)) < 0) {
-				virtio_device_error(dev, "%s", why);
-				return;
-			}
-			if (net_intercept(net, c)) {
-				virtq_push(q, c->head, 0);
-				continue;
-			}
-			/* A full or down tap drops the frame, as a wire would. */
-			if (writev(net->tap, c->iov, (int)c->nout) < 0 && errno != EAGAIN && errno != EIO &&
-			    !net->tx_error_logged) {
-				log_warn("%s: %s", dev->name, net->ifname);
-				net->tx_error_logged = true;
-			}
-			virtq_push(q, c->head, 0);
-		}
-		if (rc < 0) {
-			virtio_device_error(dev, "transmit queue: %s", q->error);
-			return;
-		}
-	} while (virtq_arm_notification(q));
+	if (virtio_serve_requests(dev, TX_QUEUE, &net->chain, net_tx_frame) < 0)
+		return;
 	/* One interrupt for all that was sent: each costs the guest an exit. */
 	virtio_queue_interrupt(dev, TX_QUEUE);
 	if (net->reply_len > 0)
@@ -215,7 +214,22 @@ rx_take(struct virtio_net *net, struct virtq *q)
 	return rc;
 }
 
-/* Puts the held frame into mergeable buffers; 1 done, 0 out of buffers, -1 broken. */
+/*
+ * Drops the held frame that the guest's buffers can never hold; the device
+ * goes on with the next frame and the guest keeps its buffers.
+ */
+static void
+rx_drop(struct virtio_net *net, const char *why)
+{
+	net->rx_dropped++;
+	if (!net->drop_logged) {
+		log_warnx("%s: dropped a received frame of %zu bytes: %s", net->dev.name,
+			  net->frame_len - VIRTIO_NET_HDR_BYTES, why);
+		net->drop_logged = true;
+	}
+}
+
+/* Puts the held frame into mergeable buffers; 1 done (or dropped), 0 out of buffers, -1 broken. */
 static int
 rx_merge(struct virtio_net *net, struct virtq *q)
 {
@@ -225,9 +239,19 @@ rx_merge(struct virtio_net *net, struct virtq *q)
 	size_t copied = 0;
 
 	while (copied < net->frame_len) {
-		int rc = buffers < RX_BUFFERS_MAX ? rx_take(net, q) : 0;
+		int rc;
 		size_t take;
 
+		/*
+		 * The guest can post no more while we hold the whole ring (or
+		 * as many buffers as a frame may take): waiting would never end.
+		 */
+		if (buffers == q->size || buffers == RX_BUFFERS_MAX) {
+			virtq_unpop(q, buffers);
+			rx_drop(net, "more than all the receive buffers the guest can post");
+			return 1;
+		}
+		rc = rx_take(net, q);
 		if (rc <= 0) {
 			virtq_unpop(q, buffers);
 			return rc;
@@ -261,6 +285,7 @@ rx_single(struct virtio_net *net, struct virtq *q)
 		return rc;
 	if (net->chain.in_len < net->frame_len) {
 		virtq_unpop(q, 1); /* too big for what the guest accepts: drop it, keep the buffer */
+		rx_drop(net, "longer than the guest's receive buffer");
 		return 1;
 	}
 	virtio_put16(net->frame + HDR_NUM_BUFFERS, 1);
@@ -269,44 +294,69 @@ rx_single(struct virtio_net *net, struct virtq *q)
 	return 1;
 }
 
-/* Moves frames from the tap to the guest until either runs dry. */
+/* Holds the next frame for the guest, a DHCP reply first; 1 held, 0 a runt skipped, -1 none. */
+static int
+rx_next_frame(struct virtio_net *net)
+{
+	ssize_t n;
+
+	if (net->reply_len > 0) {
+		memcpy(net->frame, net->reply, net->reply_len);
+		net->frame_len = net->reply_len;
+		net->reply_len = 0;
+		return 1;
+	}
+	n = read(net->tap, net->frame, FRAME_MAX);
+	if (n < 0 && errno != EAGAIN && errno != EINTR && !net->tx_error_logged) {
+		log_warn("%s: %s", net->dev.name, net->ifname);
+		net->tx_error_logged = true;
+	}
+	if (n < 0)
+		return -1;
+	if (n < VIRTIO_NET_HDR_BYTES)
+		return 0;
+	net->frame_len = (size_t)n;
+	return 1;
+}
+
+/*
+ * Moves frames from the tap to the guest until either runs dry or the
+ * call's budget is spent (the tap, still polled, brings the thread back).
+ * Out of buffers, it waits for the guest to post more: it looks again only
+ * when the guest did, never at the same buffers.
+ */
 static void
 net_rx(struct virtio_net *net)
 {
 	struct virtio_device *dev = &net->dev;
 	struct virtq *q = &dev->queues[RX_QUEUE];
 	bool merge = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_budget budget = VIRTIO_BUDGET;
 	int delivered = 0;
 
 	if (!q->running)
 		return;
 	for (;;) {
+		size_t len;
 		int rc;
 
-		if (net->frame_len == 0 && net->reply_len > 0) {
-			memcpy(net->frame, net->reply, net->reply_len);
-			net->frame_len = net->reply_len;
-			net->reply_len = 0;
-		} else if (net->frame_len == 0) {
-			ssize_t n = read(net->tap, net->frame, FRAME_MAX);
-
-			if (n < 0 && errno != EAGAIN && errno != EINTR && !net->tx_error_logged) {
-				log_warn("%s: %s", dev->name, net->ifname);
-				net->tx_error_logged = true;
-			}
-			if (n < 0)
+		if (net->frame_len == 0 && (rc = rx_next_frame(net)) <= 0) {
+			if (rc < 0 || !virtio_budget_spend(&budget, 0))
 				break;
-			if (n < VIRTIO_NET_HDR_BYTES)
-				continue;
-			net->frame_len = (size_t)n;
+			continue;
 		}
+		len = net->frame_len;
 		rc = merge ? rx_merge(net, q) : rx_single(net, q);
 		if (rc < 0)
 			return;
 		if (rc == 0) {
 			/* Out of buffers: hold the frame, stop reading the tap until the guest posts more. */
-			if (virtq_arm_notification(q))
-				continue;
+			if (virtq_arm_notification(q)) {
+				if (virtio_budget_spend(&budget, 0))
+					continue;
+				virtio_queue_yield(dev, RX_QUEUE); /* the guest already passed the notification */
+				break;
+			}
 			net->waiting_for_buffers = true;
 			virtio_poll_extra(dev, false);
 			break;
@@ -314,6 +364,8 @@ net_rx(struct virtio_net *net)
 		net->frame_len = 0;
 		if (++delivered % RX_BATCH == 0)
 			virtio_queue_interrupt(dev, RX_QUEUE);
+		if (!virtio_budget_spend(&budget, len))
+			break;
 	}
 	if (!net->waiting_for_buffers)
 		virtio_poll_extra(dev, true);
@@ -355,7 +407,7 @@ net_start(struct virtio_device *dev)
 		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_ECN))
 			offloads |= TUN_F_TSO_ECN;
 	}
-	if (tap_set_offload(net->tap, offloads) < 0) {
+	if (!net->on_socket && tap_set_offload(net->tap, offloads) < 0) {
 		log_warn("%s: %s: offloads %#x", dev->name, net->ifname, offloads);
 		return -1;
 	}
@@ -375,6 +427,7 @@ net_reset(struct virtio_device *dev)
 	net->reply_len = 0;
 	net->waiting_for_buffers = false;
 	net->tx_error_logged = false;
+	net->drop_logged = false;
 }
 
 static const struct virtio_device_ops virtio_net_ops = {
@@ -403,30 +456,48 @@ net_stable_mac(const char *ifname, uint8_t mac[6])
 	mac[5] = (uint8_t)hash;
 }
 
+/* The device on fd (a tap, or a socket), not yet on a transport; NULL with the reason logged. */
+static struct virtio_net *
+net_create(struct vm *vm, const char *name, int fd, uint64_t features)
+{
+	struct virtio_net *net = calloc(1, sizeof(*net));
+
+	if (net == NULL || (net->frame = malloc(FRAME_MAX)) == NULL) {
+		log_warn("%s", name);
+		free(net);
+		return NULL;
+	}
+	net->tap = fd;
+	if (virtio_device_init(&net->dev, vm, &virtio_net_ops, name, 2, features, CONFIG_BYTES) < 0) {
+		free(net->frame);
+		free(net);
+		return NULL;
+	}
+	virtio_put16(net->dev.config + CONFIG_STATUS, VIRTIO_NET_S_LINK_UP);
+	net->dev.extra_fd = fd;
+	return net;
+}
+
 int
 virtio_net_add(struct vm *vm, int index, const struct vm_tap *tap)
 {
-	struct virtio_net *net = calloc(1, sizeof(*net));
+	struct virtio_net *net;
 	uint64_t features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_CSUM |
 			    VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN;
-	char name[32], err[TAP_ERROR_MAX];
+	char name[32], ifname[IFNAMSIZ], err[TAP_ERROR_MAX];
 	uint8_t mac[6];
 
 	snprintf(name, sizeof(name), "virtio-net%d", index);
-	if (net == NULL || (net->frame = malloc(FRAME_MAX)) == NULL) {
-		log_warn("%s", name);
-		return -1;
-	}
-	net->tap = tap->fd;
-	if (tap_prepare(net->tap, net->ifname, err) < 0) {
+	if (tap_prepare(tap->fd, ifname, err) < 0) {
 		log_warnx("%s: %s", name, err);
 		return -1;
 	}
-	if (tap_has_offloads(net->tap))
+	if (tap_has_offloads(tap->fd))
 		features |= VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 |
 			    VIRTIO_NET_F_GUEST_ECN;
-	if (virtio_device_init(&net->dev, vm, &virtio_net_ops, name, 2, features, CONFIG_BYTES) < 0)
+	if ((net = net_create(vm, name, tap->fd, features)) == NULL)
 		return -1;
+	memcpy(net->ifname, ifname, sizeof(net->ifname));
 	if (tap->lladdr_set)
 		memcpy(mac, tap->lladdr, 6);
 	else
@@ -438,8 +509,6 @@ virtio_net_add(struct vm *vm, int index, const struct vm_tap *tap)
 	net->lease = tap->lease;
 	/* The server's own MAC: locally administered, and not the guest's. */
 	memcpy(net->lease.server_mac, (const uint8_t[6]){ 0xfe, 0xe1, 0xba, 0xd0, 0x00, 0x01 }, 6);
-	virtio_put16(net->dev.config + CONFIG_STATUS, VIRTIO_NET_S_LINK_UP);
-	net->dev.extra_fd = net->tap;
 	if (virtio_pci_add(vm, &net->dev) < 0) {
 		log_warnx("interface %s: cannot add its virtio-net device", net->ifname);
 		return -1;
@@ -447,4 +516,41 @@ virtio_net_add(struct vm *vm, int index, const struct vm_tap *tap)
 	log_debug("%s: %s, lladdr %02x:%02x:%02x:%02x:%02x:%02x", name, net->ifname, mac[0], mac[1], mac[2], mac[3],
 		  mac[4], mac[5]);
 	return 0;
+}
+
+struct virtio_device *
+virtio_net_on_socket(struct vm *vm, int fd, uint64_t features)
+{
+	struct virtio_net *net;
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return NULL;
+	features &= VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_CSUM |
+		    VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN |
+		    VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 |
+		    VIRTIO_NET_F_GUEST_ECN;
+	if ((net = net_create(vm, "virtio-net-socket", fd, features)) == NULL)
+		return NULL;
+	net->on_socket = true;
+	snprintf(net->ifname, sizeof(net->ifname), "socket");
+	return &net->dev;
+}
+
+uint64_t
+virtio_net_rx_dropped(const struct virtio_device *dev)
+{
+	return ((const struct virtio_net *)dev)->rx_dropped;
+}
+
+void
+virtio_net_free(struct virtio_device *dev)
+{
+	struct virtio_net *net = (struct virtio_net *)dev;
+
+	for (int i = 0; i < dev->nqueues; i++)
+		close(dev->queues[i].kick_fd);
+	pthread_mutex_destroy(&dev->lock);
+	free(net->frame);
+	free(net);
 }

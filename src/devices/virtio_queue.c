@@ -60,6 +60,7 @@ virtq_start(struct virtq *q, const struct vm *vm, bool event_idx)
 	q->vm = vm;
 	q->event_idx = event_idx;
 	q->last_avail = 0;
+	q->avail_seen = 0;
 	q->used_idx = 0;
 	q->signalled_used = 0;
 	q->signalled_valid = false;
@@ -159,6 +160,7 @@ virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	if (!q->running)
 		return 0;
 	idx = avail_idx(q);
+	q->avail_seen = idx;
 	if (idx == q->last_avail)
 		return 0;
 	if ((uint16_t)(idx - q->last_avail) > q->size)
@@ -257,12 +259,17 @@ virtq_arm_notification(struct virtq *q)
 {
 	if (!q->running)
 		return false;
+	/*
+	 * The driver notifies when its index moves past avail_event (2.7.10):
+	 * what we saw, not last_avail, which lags it after virtq_unpop and
+	 * which the driver has already passed.
+	 */
 	if (q->event_idx)
-		__atomic_store_n((uint16_t *)(q->used + 4 + 8 * (size_t)q->size), q->last_avail,
+		__atomic_store_n((uint16_t *)(q->used + 4 + 8 * (size_t)q->size), q->avail_seen,
 				 __ATOMIC_RELAXED);
 	/* Publish the wish before looking at the index again. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return avail_idx(q) != q->last_avail;
+	return avail_idx(q) != q->avail_seen;
 }
 
 size_t

@@ -148,6 +148,29 @@ blk_refuses_malformed_requests(void)
 	disk_close(disk);
 }
 
+/* A request's data is bounded by what the device offered (seg_max buffers of size_max), whatever the disk. */
+static void
+blk_refuses_requests_beyond_the_offered_limits(void)
+{
+	char err[DISK_ERROR_MAX];
+	int fd = memfd_create("test-big-disk", MFD_CLOEXEC);
+	uint64_t len = VIRTIO_BLK_REQUEST_MAX + 512;
+	uint8_t h[16], status = 0xff;
+	struct disk *disk;
+	void *data;
+
+	CHECK(fd >= 0 && ftruncate(fd, (off_t)(2 * len)) == 0); /* sparse: range_ok passes */
+	disk = raw_open_fd(fd, "images/test-big-disk.img", 1, err);
+	CHECK(disk != NULL);
+	data = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(data != MAP_FAILED);
+	header(h, VIRTIO_BLK_T_IN, 0);
+	CHECK(run(disk, (struct iovec[]){ { h, 16 }, { data, len }, { &status, 1 } }, 1, 2) == 1);
+	CHECK(status == VIRTIO_BLK_S_IOERR);
+	munmap(data, len);
+	disk_close(disk);
+}
+
 int
 main(void)
 {
@@ -156,5 +179,6 @@ main(void)
 	RUN_TEST(blk_read_only_refuses_writes);
 	RUN_TEST(blk_get_id_and_zeroes);
 	RUN_TEST(blk_refuses_malformed_requests);
+	RUN_TEST(blk_refuses_requests_beyond_the_offered_limits);
 	TEST_EXIT();
 }
