@@ -23,7 +23,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check unit demo bench fuzz clean install setup
+.PHONY: all check unit demo bench fuzz fuzz-replay clean install setup
 .SECONDARY:
 
 all: $(BUILD)/vmd $(BUILD)/vmctl
@@ -73,6 +73,10 @@ $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libvmd-fuzz.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 fuzz: setup $(FUZZ_BIN)
 	scripts/fuzz $(FUZZ_BIN)
+# Every target once over its seed corpus (-runs=0): a crash found once stays fixed.
+# `make check` runs the same as its fuzz suite (tests/fuzz/run).
+fuzz-replay: $(FUZZ_BIN)
+	tests/fuzz/run
 
 setup:
 	scripts/setup
