@@ -142,8 +142,6 @@ identity_group(struct open_identity *id, gid_t gid)
 int
 identity_enter(const struct open_identity *id, struct open_saved *saved)
 {
-	int err;
-
 	saved->changed = false;
 	if (id->uid == 0 && id->gid == 0 && id->ngroups == 0)
 		return 0;
@@ -156,9 +154,8 @@ identity_enter(const struct open_identity *id, struct open_saved *saved)
 	setfsuid(id->uid);
 	/* setfsuid() reports no error: a call with an invalid id returns the current ones. */
 	if ((uid_t)setfsuid((uid_t)-1) != id->uid || (gid_t)setfsgid((gid_t)-1) != id->gid) {
-		err = errno ? errno : EPERM;
 		identity_leave(saved);
-		errno = err;
+		errno = EPERM;
 		return -1;
 	}
 	return 0;
