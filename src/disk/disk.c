@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/safe_open.h"
 #include "disk/qcow2.h"
 
 const char *
@@ -286,14 +287,19 @@ disk_chain_close(struct disk_chain *chain)
 }
 
 int
-disk_open_chain(const char *path, enum disk_format format, int writable,
+disk_open_chain(const char *path, enum disk_format format, int flags,
     struct disk_chain *chain, char *err)
 {
 	static const int maxpath = PATH_MAX;
 	char current[PATH_MAX], next[PATH_MAX];
 	struct stat st[DISK_CHAIN_MAX];
 	struct qcow2_info info;
-	int fd, flags;
+	int fd, mode;
+
+	unsigned kinds = SAFE_OPEN_REGULAR |
+	    (flags & DISK_OPEN_NO_DEVICES ? 0 : SAFE_OPEN_BLOCK);
+	char cause[SAFE_OPEN_CAUSE_MAX];
+	int writable = flags & DISK_OPEN_WRITABLE;
 
 	memset(chain, 0, sizeof(*chain));
 	chain->writable = writable;
@@ -305,16 +311,18 @@ disk_open_chain(const char *path, enum disk_format format, int writable,
 	for (;;) {
 		int n = chain->count;
 
-		flags = (n == 0 && writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-		if ((fd = open(current, flags)) == -1) {
+		/* Every layer by the same rule: the backing names inside an
+		 * image are as untrusted as the image. */
+		mode = n == 0 && writable ? O_RDWR : O_RDONLY;
+		fd = safe_open(current, mode, kinds, cause, sizeof(cause));
+		if (fd == -1) {
 			if (n == 0)
-				disk_errorf(err, "disk %s: %s",
-				    current, strerror(errno));
+				disk_errorf(err, "disk %s: %s", current, cause);
 			else
 				disk_errorf(err,
 				    "disk %s: backing file %s: %s",
 				    chain->layer[n - 1].name, info.backing,
-				    strerror(errno));
+				    cause);
 			goto fail;
 		}
 		if (fstat(fd, &st[n]) == -1) {
@@ -427,7 +435,8 @@ disk_open(const char *path, enum disk_format format, int writable, char *err)
 {
 	struct disk_chain chain;
 
-	if (disk_open_chain(path, format, writable, &chain, err) == -1)
+	if (disk_open_chain(path, format,
+	    writable ? DISK_OPEN_WRITABLE : 0, &chain, err) == -1)
 		return NULL;
 	return disk_from_chain(&chain, err);
 }

@@ -79,12 +79,21 @@ struct disk {
 	char error[DISK_ERROR_MAX]; /* why the last operation failed */
 };
 
+/* disk_open_chain() flags */
+#define DISK_OPEN_WRITABLE   0x01 /* layer 0 for writing */
+#define DISK_OPEN_NO_DEVICES 0x02 /* regular files only, no block devices */
+
 /*
- * Opens path and its backing files.  format DISK_FORMAT_AUTO probes.  Only
- * layer 0 is opened for writing, and only when writable is set.  Returns 0,
- * or -1 with a message in err (DISK_ERROR_MAX bytes) and nothing left open.
+ * Opens path and its backing files, with the caller's file-system rights
+ * (the parent takes on the VM owner's first: a backing file is opened with
+ * the rights of whoever may open the image that names it).  Every layer
+ * goes through safe_open(): regular files, and block devices unless
+ * DISK_OPEN_NO_DEVICES; never blocking.  format DISK_FORMAT_AUTO probes.
+ * Only layer 0 is opened for writing, and only with DISK_OPEN_WRITABLE.
+ * Returns 0, or -1 with a message in err (DISK_ERROR_MAX bytes) and nothing
+ * left open.
  */
-int disk_open_chain(const char *path, enum disk_format format, int writable,
+int disk_open_chain(const char *path, enum disk_format format, int flags,
     struct disk_chain *chain, char *err);
 void disk_chain_close(struct disk_chain *chain);
 

@@ -7,15 +7,11 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -23,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/safe_open.h"
 #include "disk/disk.h"
 #include "vm/firmware.h"
 #include "vm/vm.h"
@@ -36,40 +33,44 @@ struct launch {
 	size_t errlen;
 };
 
-/* Takes on a user's file system rights (and groups) for the opens that follow. */
-static int
-as_user(const struct ctl_cred *cred)
+static bool
+by_user(const struct vmd_vm *vm, uint32_t set_bit)
 {
-	struct passwd *pw;
-	gid_t groups[NGROUPS_MAX];
-	int n = NGROUPS_MAX;
-
-	if (cred->uid == 0)
-		return 0;
-	pw = getpwuid(cred->uid);
-	if (pw == NULL || getgrouplist(pw->pw_name, cred->gid, groups, &n) < 0)
-		n = 0;
-	if (setgroups((size_t)n, groups) < 0)
-		return -1;
-	setfsgid(cred->gid);
-	setfsuid(cred->uid);
-	if ((uid_t)setfsuid((uid_t)-1) != cred->uid)
-		return -1;
-	return 0;
-}
-
-static void
-as_root(void)
-{
-	setfsuid(0);
-	setfsgid(0);
-	setgroups(0, NULL);
+	return vm->opener.uid != 0 && (vm->user_set & set_bit);
 }
 
 static bool
-by_user(struct vmd_vm *vm, uint32_t set_bit)
+has_owner(const struct vmd_vm *vm)
 {
-	return vm->opener.uid != 0 && (vm->user_set & set_bit);
+	return vm->params.owner.uid != VM_ID_NONE || vm->params.owner.gid != VM_ID_NONE;
+}
+
+/*
+ * Whose rights open a file of the VM (vmd.8, SECURITY, "Opening files"):
+ * a path a non-root user gave to vmctl start, hers; every other path of a
+ * VM with an owner, the owner's (a user with her own groups; a group alone,
+ * "nobody" with only that group); root's for a VM without an owner.
+ */
+static void
+opening_identity(const struct vmd_vm *vm, uint32_t set_bit, struct open_identity *id)
+{
+	const struct vm_owner *owner = &vm->params.owner;
+
+	if (by_user(vm, set_bit))
+		identity_user(id, vm->opener.uid, vm->opener.gid);
+	else if (owner->uid != VM_ID_NONE)
+		identity_user(id, owner->uid, owner->gid != VM_ID_NONE ? owner->gid : SAFE_OPEN_NOBODY);
+	else if (owner->gid != VM_ID_NONE)
+		identity_group(id, owner->gid);
+	else
+		identity_root(id);
+}
+
+/* Block devices only for a VM that root configured: no owner, opened as root. */
+static bool
+devices_allowed(const struct vmd_vm *vm, const struct open_identity *id)
+{
+	return id->uid == 0 && !has_owner(vm);
 }
 
 static int
@@ -98,22 +99,25 @@ send_fd(struct launch *l, int fd, uint32_t kind, uint32_t index, uint32_t layer,
 	return 0;
 }
 
-/* Opens path read-only, as the user when they gave it. */
+/* Opens a file of the VM read-only, with the rights opening_identity() names. */
 static int
-open_file(struct launch *l, const char *what, const char *path, bool user)
+open_file(struct launch *l, const char *what, const char *path, uint32_t set_bit)
 {
-	int fd, saved;
+	char cause[SAFE_OPEN_CAUSE_MAX];
+	struct open_identity id;
+	struct open_saved saved;
+	unsigned kinds;
+	int fd;
 
-	if (user && as_user(&l->vm->opener) < 0) {
-		as_root();
-		return launch_error(l, "%s: cannot take the user's rights", path);
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	saved = errno;
-	if (user)
-		as_root();
+	opening_identity(l->vm, set_bit, &id);
+	kinds = SAFE_OPEN_REGULAR | (devices_allowed(l->vm, &id) ? SAFE_OPEN_BLOCK : 0);
+	if (identity_enter(&id, &saved) < 0)
+		return launch_error(l, "%s %s: cannot take on the rights of uid %u: %s", what, path,
+				    (unsigned)id.uid, strerror(errno));
+	fd = safe_open(path, O_RDONLY, kinds, cause, sizeof(cause));
+	identity_leave(&saved);
 	if (fd < 0)
-		launch_error(l, "%s %s: %s", what, path, strerror(saved));
+		launch_error(l, "%s %s: %s", what, path, cause);
 	return fd;
 }
 
@@ -151,34 +155,85 @@ open_console(struct launch *l)
 	return 0;
 }
 
-/* A disk and its backing files; layer 0 is locked while the VM runs. */
+/* A block device may have several nodes: the device decides, not the node. */
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	if (S_ISBLK(a->st_mode) && S_ISBLK(b->st_mode))
+		return a->st_rdev == b->st_rdev;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Whether a running VM of this daemon (this one included) writes the file fd is open on. */
+static bool
+written_by_a_vm(struct vmd_env *env, int fd)
+{
+	struct stat st, other;
+	struct vmd_vm *vm;
+
+	if (fstat(fd, &st) < 0)
+		return false;
+	TAILQ_FOREACH(vm, &env->vms, entry)
+		for (int i = 0; i < vm->nlocks; i++)
+			if (fstat(vm->locks[i], &other) == 0 && same_file(&st, &other))
+				return true;
+	return false;
+}
+
+/*
+ * Only a process that may write an image keeps a VM from using it
+ * (safe_open.h, write_lock_take()): this daemon's own writers by the
+ * descriptors it keeps in vm->locks, which no reader's lock can hide;
+ * other programs by the OFD write lock.
+ */
+static int
+lock_for_writing(struct launch *l, int fd, const char *path)
+{
+	int keep;
+
+	if (written_by_a_vm(l->env, fd))
+		return launch_error(l, "disk %s: in use by another VM (locked for writing)", path);
+	switch (write_lock_take(fd)) {
+	case WRITE_LOCK_TAKEN:
+		break;
+	case WRITE_LOCK_READERS:
+		log_warnx("disk %s: a reader holds a lock on it; used without a write lock", path);
+		break;
+	case WRITE_LOCK_IN_USE:
+		return launch_error(l, "disk %s: in use by another VM (locked for writing)", path);
+	case WRITE_LOCK_ERROR:
+		return launch_error(l, "disk %s: cannot lock it: %s", path, strerror(errno));
+	}
+	if ((keep = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return launch_error(l, "disk %s: %s", path, strerror(errno));
+	l->vm->locks[l->vm->nlocks++] = keep;
+	return 0;
+}
+
+/* A disk and its backing files, each opened as opening_identity() says. */
 static int
 open_disk(struct launch *l, uint32_t index)
 {
 	const struct vm_disk *d = &l->vm->params.disks[index];
-	bool user = by_user(l->vm, VM_SET_DISKS);
 	struct disk_chain chain;
 	char err[DISK_ERROR_MAX];
-	int lock, rc;
+	struct open_identity id;
+	struct open_saved saved;
+	int flags, rc;
 
-	if (user && as_user(&l->vm->opener) < 0) {
-		as_root();
-		return launch_error(l, "%s: cannot take the user's rights", d->path);
-	}
-	rc = disk_open_chain(d->path, (enum disk_format)d->format, !d->readonly, &chain, err);
-	if (user)
-		as_root();
+	opening_identity(l->vm, VM_SET_DISKS, &id);
+	flags = (d->readonly ? 0 : DISK_OPEN_WRITABLE) | (devices_allowed(l->vm, &id) ? 0 : DISK_OPEN_NO_DEVICES);
+	if (identity_enter(&id, &saved) < 0)
+		return launch_error(l, "disk %s: cannot take on the rights of uid %u: %s", d->path,
+				    (unsigned)id.uid, strerror(errno));
+	rc = disk_open_chain(d->path, (enum disk_format)d->format, flags, &chain, err);
+	identity_leave(&saved);
 	if (rc < 0)
 		return launch_error(l, "%s", err);
-	lock = dup(chain.layer[0].fd);
-	if (lock < 0 || flock(lock, (d->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		if (lock >= 0)
-			close(lock);
+	if (chain.writable && lock_for_writing(l, chain.layer[0].fd, d->path) < 0) {
 		disk_chain_close(&chain);
-		return launch_error(l, "disk %s: in use by another VM", d->path);
+		return -1;
 	}
-	fcntl(lock, F_SETFD, FD_CLOEXEC);
-	l->vm->locks[l->vm->nlocks++] = lock;
 	for (int i = 0; i < chain.count; i++)
 		send_fd(l, chain.layer[i].fd, VM_FD_DISK, index, (uint32_t)i,
 			chain.layer[i].format, i == 0 && chain.writable, chain.layer[i].name);
@@ -272,7 +327,7 @@ open_boot_file(struct launch *l)
 					" has it)", FIRMWARE_DEFAULT_PATH, strerror(errno));
 		return fd;
 	}
-	if ((fd = open_file(l, "kernel", p->kernel, by_user(l->vm, VM_SET_KERNEL))) < 0)
+	if ((fd = open_file(l, "kernel", p->kernel, VM_SET_KERNEL)) < 0)
 		return -1;
 	if (p->boot_device != VM_BOOT_DEFAULT && is_linux_kernel(fd)) {
 		close(fd);
@@ -321,8 +376,8 @@ open_boot_files(struct launch *l, struct boot_files *f)
 	if ((f->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0)
 		return launch_error(l, "/dev/kvm: %s", strerror(errno));
 	if ((f->kernel = open_boot_file(l)) < 0 ||
-	    (p->initrd[0] && (f->initrd = open_file(l, "initrd", p->initrd, by_user(l->vm, VM_SET_INITRD))) < 0) ||
-	    (p->cdrom[0] && (f->cdrom = open_file(l, "cdrom", p->cdrom, by_user(l->vm, VM_SET_CDROM))) < 0) ||
+	    (p->initrd[0] && (f->initrd = open_file(l, "initrd", p->initrd, VM_SET_INITRD)) < 0) ||
+	    (p->cdrom[0] && (f->cdrom = open_file(l, "cdrom", p->cdrom, VM_SET_CDROM)) < 0) ||
 	    open_netboot_rom(l, &f->netboot) < 0) {
 		close_boot_files(f);
 		return -1;

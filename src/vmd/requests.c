@@ -135,6 +135,16 @@ start_target(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 	return vm;
 }
 
+/* Options given to vmctl start last one run; a start refused before any process existed is no run. */
+static void
+restore_config(struct vmd_env *env, struct vmd_vm *vm)
+{
+	const struct vm_params *p;
+
+	if (!vm->removed && (p = config_find_vm(&env->conf, vm->params.name)) != NULL)
+		vm->params = *p;
+}
+
 static void
 handle_start(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 {
@@ -151,6 +161,8 @@ handle_start(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 		vmd_reply(env, peer, EINVAL, vm->id, "%s: %s", vm->params.name, err);
 		if (vm->state == VM_STATE_STOPPED && !vm->from_config)
 			vm_remove(env, vm);
+		else if (vm->state == VM_STATE_STOPPED)
+			restore_config(env, vm); /* a refused -k or -r must not stick */
 		return;
 	}
 	log_info("vm %s: started by uid %u", vm->params.name, req->cred.uid);

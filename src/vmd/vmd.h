@@ -67,7 +67,7 @@ struct vmd_vm {
 	struct ctl_cred opener;	 /* opens the paths in user_set as this user */
 	uint32_t user_set;	 /* VM_SET_* given by a non-root user */
 	bool boot_once;		 /* vmctl start -B: that boot device for this boot only */
-	int locks[VM_MAX_DISKS]; /* flocked disks, held while it runs */
+	int locks[VM_MAX_DISKS]; /* write-locked disks (OFD locks), held while it runs */
 	int nlocks;
 	time_t reboots[VMD_REBOOT_LIMIT + 1];
 	int nreboots;
