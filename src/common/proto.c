@@ -143,6 +143,16 @@ msg_read_priv_tap(const struct msg *m, struct msg_priv_tap *out)
 }
 
 int
+msg_read_priv_refused(const struct msg *m, struct msg_priv_refused *out)
+{
+	if (m->hdr.type != MSG_PRIV_REFUSED || msg_copy(m, out, sizeof(*out)) < 0)
+		return -1;
+	TERMINATE(out->ifname);
+	TERMINATE(out->reason);
+	return 0;
+}
+
+int
 msg_read_priv_switch(const struct msg *m, struct msg_priv_switch *out)
 {
 	if ((m->hdr.type != MSG_PRIV_SWITCH && m->hdr.type != MSG_PRIV_RESET &&
@@ -193,6 +203,7 @@ msg_type_name(uint32_t type)
 		{ MSG_VM_NIC, "vm-nic" },	    { MSG_PRIV_SWITCH, "priv-switch" },
 		{ MSG_PRIV_RESET, "priv-reset" },   { MSG_PRIV_ATTACH, "priv-attach" },
 		{ MSG_PRIV_DETACH, "priv-detach" }, { MSG_PRIV_REMOVE, "priv-remove" },
+		{ MSG_PRIV_REFUSED, "priv-refused" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -60,6 +60,7 @@ enum msg_type {
 	MSG_PRIV_ATTACH,    /* struct msg_priv_tap: put a running VM's tap on its bridge */
 	MSG_PRIV_DETACH,    /* struct msg_priv_tap: take a running VM's tap off its bridge */
 	MSG_PRIV_REMOVE,    /* struct msg_priv_switch: forget it, delete the bridge priv made */
+	MSG_PRIV_REFUSED,   /* struct msg_priv_refused: priv did not act on a request */
 	/* parent to every child */
 	MSG_LOG_VERBOSE = 128, /* struct msg_vm_event: status is the verbosity */
 	MSG_TYPE_LAST
@@ -190,6 +191,17 @@ struct msg_priv_switch {
 	uint32_t flags; /* PRIV_SWITCH_* */
 };
 
+/*
+ * priv's answer to a switch, attach, detach or remove request it would not
+ * act on (a foreign interface, a bridge that is no switch's); a refused tap
+ * is answered with MSG_PRIV_TAP and its error instead.
+ */
+struct msg_priv_refused {
+	uint32_t type;		      /* the request's */
+	char ifname[VM_IFNAME_MAX];   /* the interface or bridge it named */
+	char reason[PRIV_REASON_MAX];
+};
+
 /* struct msg_vm_nic flags */
 #define VM_NIC_MSG_LOCAL  0x01 /* answer the guest's DHCP with guest_addr */
 #define VM_NIC_MSG_LOCKED 0x02 /* drop frames from any other source MAC */
@@ -218,6 +230,7 @@ int msg_read_vm_fd(const struct msg *, struct msg_vm_fd *out);
 int msg_read_vm_event(const struct msg *, struct msg_vm_event *out);
 int msg_read_priv_tap(const struct msg *, struct msg_priv_tap *out);
 int msg_read_priv_switch(const struct msg *, struct msg_priv_switch *out);
+int msg_read_priv_refused(const struct msg *, struct msg_priv_refused *out);
 int msg_read_vm_nic(const struct msg *, struct msg_vm_nic *out);
 
 /* Whether type is a request vmctl may send (what control forwards). */

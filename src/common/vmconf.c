@@ -61,6 +61,8 @@ vmd_globals_init(struct vmd_globals *g)
 	g->prefix6_len = VMD_PREFIX6_LEN_DEFAULT;
 	g->socket_owner.uid = g->socket_owner.gid = VM_ID_NONE;
 	g->stagger_delay = VMD_STAGGER_DELAY_DEFAULT;
+	g->user_limit = (struct vmd_user_limit){ VM_ID_NONE, 0, VMD_LIMIT_VMS_DEFAULT,
+						 VMD_LIMIT_CPUS_DEFAULT, VMD_LIMIT_MEMORY_DEFAULT };
 }
 
 /* Names are used in paths, interface descriptions and messages: keep them plain. */
@@ -603,6 +605,8 @@ vm_instantiate(const struct vm_params *tmpl, struct vm_params *inst, char *err,
 			    "instances of its instances",
 			    inst->name, tmpl->name, tmpl->template_name);
 	inherit_unset(tmpl, inst);
+	/* `interfaces N` and -i N add interfaces: compare what the VM will have. */
+	vm_finish_nics(inst);
 	snprintf(inst->template_name, sizeof(inst->template_name), "%s", tmpl->name);
 	forbidden = changed_categories(tmpl, inst) & ~tmpl->allow;
 	if (forbidden == 0)
@@ -658,6 +662,31 @@ vm_format_owner(const struct vm_owner *owner, char *buf, size_t len)
 
 #define TERMINATE(array) ((array)[sizeof(array) - 1] = '\0')
 
+#define VM_NIC_FLAGS (VM_NIC_LOCAL | VM_NIC_LLADDR | VM_NIC_LOCKED | VM_NIC_DOWN)
+
+/* An interface as vm.conf's grammar could have written it: names that are names. */
+static int
+check_received_nic(const struct vm_params *vm, uint32_t index, char *err, size_t errlen)
+{
+	const struct vm_nic *nic = &vm->nics[index];
+	char why[256];
+
+	if (nic->ifname[0] != '\0' && vm_check_ifname("interface", nic->ifname, why, sizeof(why)) == -1)
+		return fail(err, errlen, "vm \"%s\": interface %u: %s", vm->name, index, why);
+	if (nic->group[0] != '\0' && vm_check_ifname("group", nic->group, why, sizeof(why)) == -1)
+		return fail(err, errlen, "vm \"%s\": interface %u: %s", vm->name, index, why);
+	if (nic->switch_name[0] != '\0' &&
+	    vm_check_name("switch", nic->switch_name, why, sizeof(why)) == -1)
+		return fail(err, errlen, "vm \"%s\": interface %u: %s", vm->name, index, why);
+	if (nic->flags & ~VM_NIC_FLAGS)
+		return fail(err, errlen, "vm \"%s\": interface %u: unknown flags %#x", vm->name,
+			    index, nic->flags);
+	if ((nic->flags & VM_NIC_LOCAL) && nic->switch_name[0] != '\0')
+		return fail(err, errlen, "vm \"%s\": interface %u: a local interface cannot be "
+			    "on a switch", vm->name, index);
+	return 0;
+}
+
 int
 vm_params_check_received(struct vm_params *vm, char *err, size_t errlen)
 {
@@ -693,5 +722,126 @@ vm_params_check_received(struct vm_params *vm, char *err, size_t errlen)
 		if (vm->disks[i].format > VM_DISK_QCOW2)
 			return fail(err, errlen, "vm \"%s\": disk %s: unknown format %u",
 				    vm->name, vm->disks[i].path, vm->disks[i].format);
+	for (uint32_t i = 0; i < vm->nnics; i++)
+		if (check_received_nic(vm, i, err, errlen) == -1)
+			return -1;
+	if (vm->allow & ~(VM_ALLOW_CATEGORIES | VM_INSTANCE_OWNER_GROUP))
+		return fail(err, errlen, "vm \"%s\": unknown allow instance bits %#x", vm->name,
+			    vm->allow);
+	return 0;
+}
+
+int
+vm_check_request_nics(const struct vm_params *vm, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < vm->nnics && i < VM_MAX_NICS; i++) {
+		if (vm->nics[i].ifname[0] != '\0')
+			return fail(err, errlen,
+				    "vm \"%s\": interface %u: a start request cannot name the tap "
+				    "(\"%s\"): vmd names its own, or vm.conf does",
+				    vm->name, i, vm->nics[i].ifname);
+		if (vm->nics[i].group[0] != '\0')
+			return fail(err, errlen,
+				    "vm \"%s\": interface %u: a start request cannot set a group "
+				    "(\"%s\"): only vm.conf does",
+				    vm->name, i, vm->nics[i].group);
+	}
+	return 0;
+}
+
+static const char *
+limit_item_name(uint32_t item)
+{
+	switch (item) {
+	case VMD_LIMIT_VMS: return "vms";
+	case VMD_LIMIT_MEMORY: return "memory";
+	case VMD_LIMIT_CPUS: return "cpus";
+	}
+	return "?";
+}
+
+/* memory takes text (a size), vms and cpus take value. */
+int
+vm_set_user_limit(struct vmd_user_limit *limit, uint32_t item, long long value,
+		  const char *text, char *err, size_t errlen)
+{
+	uint64_t bytes;
+
+	if (limit->set & item)
+		return fail(err, errlen, "limit %s is given twice", limit_item_name(item));
+	switch (item) {
+	case VMD_LIMIT_VMS:
+		if (value < 0 || value > VMD_MAX_VMS)
+			return fail(err, errlen, "limit vms %lld is out of range (0 to %d)", value,
+				    VMD_MAX_VMS);
+		limit->vms = (uint32_t)value;
+		break;
+	case VMD_LIMIT_CPUS:
+		if (value < 0 || value > VMD_LIMIT_CPUS_MAX)
+			return fail(err, errlen, "limit cpus %lld is out of range (0 to %d)", value,
+				    VMD_LIMIT_CPUS_MAX);
+		limit->cpus = (uint32_t)value;
+		break;
+	case VMD_LIMIT_MEMORY:
+		if (vm_parse_size(text, &bytes) == -1)
+			return fail(err, errlen,
+				    "limit memory \"%s\" is not a size (such as 512M or 16G)", text);
+		if (bytes > VMD_MAX_VMS * VM_MEMORY_CEILING)
+			return fail(err, errlen, "limit memory %s is above the 1024T maximum", text);
+		limit->memory = bytes;
+		break;
+	default:
+		return fail(err, errlen, "unknown limit %#x", item);
+	}
+	limit->set |= item;
+	return 0;
+}
+
+/* Takes what from says over to. */
+static void
+overlay_limit(struct vmd_user_limit *to, const struct vmd_user_limit *from)
+{
+	if (from->set & VMD_LIMIT_VMS)
+		to->vms = from->vms;
+	if (from->set & VMD_LIMIT_CPUS)
+		to->cpus = from->cpus;
+	if (from->set & VMD_LIMIT_MEMORY)
+		to->memory = from->memory;
+}
+
+struct vmd_user_limit
+vmd_user_limit_for(const struct vmd_globals *g, uint32_t uid)
+{
+	struct vmd_user_limit limit = { uid, 0, VMD_LIMIT_VMS_DEFAULT, VMD_LIMIT_CPUS_DEFAULT,
+					VMD_LIMIT_MEMORY_DEFAULT };
+
+	overlay_limit(&limit, &g->user_limit);
+	for (uint32_t i = 0; i < g->nuser_limits && i < VMD_MAX_USER_LIMITS; i++)
+		if (g->user_limits[i].uid == uid)
+			overlay_limit(&limit, &g->user_limits[i]);
+	return limit;
+}
+
+int
+vmd_check_user_limit(const struct vmd_user_limit *limit, const struct vmd_usage *used,
+		     const struct vmd_usage *more, const char *user, char *err, size_t errlen)
+{
+	char have[32], add[32], max[32];
+
+	if ((uint64_t)used->vms + more->vms > limit->vms)
+		return fail(err, errlen, "user %s already runs %u VM%s (limit %u)", user, used->vms,
+			    used->vms == 1 ? "" : "s", limit->vms);
+	if ((uint64_t)used->cpus + more->cpus > limit->cpus)
+		return fail(err, errlen,
+			    "user %s already runs %u vCPU%s; %u more is over the limit of %u", user,
+			    used->cpus, used->cpus == 1 ? "" : "s", more->cpus, limit->cpus);
+	if (used->memory > limit->memory || more->memory > limit->memory - used->memory) {
+		vm_format_size(used->memory, have, sizeof(have));
+		vm_format_size(more->memory, add, sizeof(add));
+		vm_format_size(limit->memory, max, sizeof(max));
+		return fail(err, errlen,
+			    "user %s already runs %s of memory; %s more is over the limit of %s",
+			    user, have, add, max);
+	}
 	return 0;
 }

@@ -85,6 +85,14 @@ struct vm_owner {
 #define VM_ALLOW_INTERFACE 0x20
 #define VM_ALLOW_MEMORY	   0x40
 #define VM_ALLOW_OWNER	   0x80
+#define VM_ALLOW_CATEGORIES 0xff
+/*
+ * Not a category: `instance owner group`.  The instances users create are
+ * owned by their creator and also by the template's owner group, whose
+ * members then control each other's instances.  Without it an instance is
+ * its creator's alone.
+ */
+#define VM_INSTANCE_OWNER_GROUP 0x100
 
 /* struct vm_params set: what was given explicitly (duplicates are errors). */
 #define VM_SET_MEMORY	  0x0001
@@ -142,6 +150,35 @@ struct vm_switch {
 #define VMD_SET_SOCKET	0x04
 #define VMD_SET_STAGGER 0x08
 
+/*
+ * What one non-root user may run at once (`limit user`): the VMs she
+ * started that are not stopped.  root is never limited.
+ */
+#define VMD_LIMIT_VMS	 0x01
+#define VMD_LIMIT_MEMORY 0x02
+#define VMD_LIMIT_CPUS	 0x04
+
+struct vmd_user_limit {
+	uint32_t uid;	 /* VM_ID_NONE: the default for every user */
+	uint32_t set;	 /* VMD_LIMIT_*: what this entry says; the rest is the default's */
+	uint32_t vms;
+	uint32_t cpus;
+	uint64_t memory; /* bytes */
+};
+
+#define VMD_LIMIT_VMS_DEFAULT	 8
+#define VMD_LIMIT_MEMORY_DEFAULT (16ULL << 30)
+#define VMD_LIMIT_CPUS_DEFAULT	 32
+#define VMD_MAX_USER_LIMITS	 64 /* `limit user NAME` statements */
+#define VMD_LIMIT_CPUS_MAX	 (VMD_MAX_VMS * VM_MAX_CPUS)
+
+/* What a user runs now, or what a VM would add. */
+struct vmd_usage {
+	uint32_t vms;
+	uint32_t cpus;
+	uint64_t memory;
+};
+
 struct vmd_globals {
 	struct in_addr prefix4; /* local interfaces take /31s from it */
 	uint32_t prefix4_len;
@@ -151,6 +188,9 @@ struct vmd_globals {
 	struct vm_owner socket_owner;
 	uint32_t stagger_parallel; /* 0: the number of host CPUs */
 	uint32_t stagger_delay;	   /* seconds */
+	struct vmd_user_limit user_limit;	/* the default; uid VM_ID_NONE */
+	struct vmd_user_limit user_limits[VMD_MAX_USER_LIMITS]; /* per user */
+	uint32_t nuser_limits;
 	uint32_t set;
 };
 
@@ -196,9 +236,35 @@ int vm_parse_prefix6(const char *text, struct in6_addr *, uint32_t *len, char *e
 
 /*
  * For a struct vm_params that arrived from another process: terminates
- * every string and checks counts and ranges.  Returns 0 or -1 with err.
+ * every string and checks counts and ranges, interface, switch and group
+ * names included.  Returns 0 or -1 with err.
  */
 int vm_params_check_received(struct vm_params *, char *err, size_t errlen);
+
+/*
+ * The interfaces of a start request: vmctl asks for interfaces on switches,
+ * local ones or a count, never for a tap name or a device group (those only
+ * vm.conf sets: vmd names its own taps, and a group can put an interface
+ * under the host firewall's rules for that group).  Returns 0 or -1 with err.
+ */
+int vm_check_request_nics(const struct vm_params *, char *err, size_t errlen);
+
+/*
+ * `limit user`: a setter for one item of a limit statement, and the limit
+ * that holds for uid (its own entry over the default; items neither sets
+ * take the built-in defaults).
+ */
+int vm_set_user_limit(struct vmd_user_limit *, uint32_t item, long long value,
+		      const char *text, char *err, size_t errlen);
+struct vmd_user_limit vmd_user_limit_for(const struct vmd_globals *, uint32_t uid);
+/*
+ * Whether a user who runs `used` may start a VM that needs `more` under
+ * limit.  Returns 0, or -1 with the reason ("user alice already runs 8 VMs
+ * (limit 8)") in err; user is the name for the message.
+ */
+int vmd_check_user_limit(const struct vmd_user_limit *, const struct vmd_usage *used,
+			 const struct vmd_usage *more, const char *user, char *err,
+			 size_t errlen);
 
 /* Pads the interfaces up to `interfaces N`. */
 void vm_finish_nics(struct vm_params *);

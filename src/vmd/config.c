@@ -107,6 +107,31 @@ print_quoted(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* `limit user [name] ...`; returns true. */
+static bool
+print_user_limit(const struct vmd_user_limit *l, FILE *out)
+{
+	struct vm_owner who = { l->uid, VM_ID_NONE };
+	char name[160], size[32];
+
+	fputs("limit user", out);
+	if (l->uid != VM_ID_NONE) {
+		vm_format_owner(&who, name, sizeof(name));
+		fputc(' ', out);
+		print_quoted(out, name);
+	}
+	if (l->set & VMD_LIMIT_VMS)
+		fprintf(out, " vms %u", l->vms);
+	if (l->set & VMD_LIMIT_MEMORY) {
+		vm_format_size(l->memory, size, sizeof(size));
+		fprintf(out, " memory %s", size);
+	}
+	if (l->set & VMD_LIMIT_CPUS)
+		fprintf(out, " cpus %u", l->cpus);
+	fputc('\n', out);
+	return true;
+}
+
 /* Returns whether it printed anything. */
 static bool
 print_globals(const struct vmd_globals *g, FILE *out)
@@ -136,6 +161,10 @@ print_globals(const struct vmd_globals *g, FILE *out)
 			g->stagger_delay);
 		any = true;
 	}
+	if (g->user_limit.set)
+		any = print_user_limit(&g->user_limit, out);
+	for (uint32_t i = 0; i < g->nuser_limits; i++)
+		any = print_user_limit(&g->user_limits[i], out);
 	return any;
 }
 
@@ -292,6 +321,8 @@ print_vm(const struct vmd_config *conf, const struct vm_params *vm, FILE *out)
 		fputc('\n', out);
 	}
 	print_allow(vm, out);
+	if (vm->allow & VM_INSTANCE_OWNER_GROUP)
+		fputs("\tinstance owner group\n", out);
 	if (!vm->enabled)
 		fputs("\tdisable\n", out);
 	fputs("}\n", out);

@@ -259,9 +259,16 @@ open_tap(struct launch *l, uint32_t index)
 	if (vmd_tap_request(l->env, l->vm, index, &tap, &vnic, l->err, l->errlen) < 0)
 		return -1;
 	vmd_send_child(l->env, &l->env->priv, MSG_PRIV_TAP, l->vm->id, &tap, sizeof(tap), NULL, 0);
-	while ((rc = msg_recv(pfd.fd, &m, &buf)) < 0 && errno == EAGAIN)
+	/* A refusal of an earlier switch or attach request may come first. */
+	while (((rc = msg_recv(pfd.fd, &m, &buf)) < 0 && errno == EAGAIN) ||
+	       (rc > 0 && m.hdr.type == MSG_PRIV_REFUSED)) {
+		if (rc > 0) {
+			vmd_priv_refused(&m);
+			continue;
+		}
 		if (poll(&pfd, 1, 5000) <= 0)
 			return launch_error(l, "interface %s: no answer from priv", tap.ifname);
+	}
 	if (rc <= 0 || msg_read_priv_tap(&m, &tap) < 0)
 		fatalx("priv: malformed answer");
 	if (tap.error != 0 || m.nfds != 1) {

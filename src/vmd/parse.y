@@ -82,6 +82,7 @@ struct parser {
 	const struct vm_params *template; /* its template, within conf.vms */
 	struct vm_nic nic;		  /* the interface being read */
 	struct vm_switch sw;		  /* the switch block being read */
+	struct vmd_user_limit *limit;	  /* the `limit user` statement being read */
 	char token[MAX_TOKEN];
 	int last_kind;	     /* the last token, for syntax error messages */
 	char last_text[48];
@@ -112,6 +113,8 @@ static int nic_switch(struct parser *, const YYLTYPE *, const char *);
 static int nic_lladdr(struct parser *, const YYLTYPE *, const char *, bool);
 static int set_owner(struct parser *, const YYLTYPE *, const char *, struct vm_owner *);
 static int set_stagger(struct parser *, const YYLTYPE *, long long, long long);
+static int begin_user_limit(struct parser *, const YYLTYPE *, const char *);
+static int set_user_limit(struct parser *, const YYLTYPE *, uint32_t, long long, const char *);
 
 /* err for the setters in common/vmconf.c; check() adds file and line. */
 #define SETTER_ERR p->setter_err, sizeof(p->setter_err)
@@ -138,6 +141,7 @@ static int set_stagger(struct parser *, const YYLTYPE *, long long, long long);
 %token ALLOW BOOT CDROM CMDLINE CPUS DELAY DEVICE DISABLE DISK DOWN ENABLE FORMAT
 %token GROUP INCLUDE INET6 INITRD INSTANCE INTERFACE INTERFACES KERNEL LLADDR LOCAL
 %token LOCKED MEMORY OWNER PARALLEL PREFIX READONLY SOCKET STAGGERED START SWITCH UP VM
+%token LIMIT USER VMS
 %token LEXERROR
 %token <string> STRING WORD
 %token <number> NUMBER
@@ -228,6 +232,40 @@ global		: LOCAL PREFIX string {
 		}
 		| STAGGERED START PARALLEL integer DELAY integer {
 			if (set_stagger(p, &@4, $4, $6) == -1)
+				YYABORT;
+		}
+		| LIMIT USER limit_who limit_items
+		;
+
+/* `limit user [name] item...`: no name is the default for every user. */
+limit_who	: %empty {
+			if (begin_user_limit(p, NULL, NULL) == -1)
+				YYABORT;
+		}
+		| string {
+			int r = begin_user_limit(p, &@1, $1);
+			free($1);
+			if (r == -1)
+				YYABORT;
+		}
+		;
+
+limit_items	: limit_item
+		| limit_items limit_item
+		;
+
+limit_item	: VMS integer {
+			if (set_user_limit(p, &@2, VMD_LIMIT_VMS, $2, NULL) == -1)
+				YYABORT;
+		}
+		| CPUS integer {
+			if (set_user_limit(p, &@2, VMD_LIMIT_CPUS, $2, NULL) == -1)
+				YYABORT;
+		}
+		| MEMORY string {
+			int r = set_user_limit(p, &@2, VMD_LIMIT_MEMORY, 0, $2);
+			free($2);
+			if (r == -1)
 				YYABORT;
 		}
 		;
@@ -410,6 +448,10 @@ vm_opt		: MEMORY string {
 		| ALLOW INSTANCE '{' optnl allow_items '}' {
 			p->vm->set |= VM_SET_ALLOW;
 		}
+		| INSTANCE OWNER GROUP {
+			p->vm->allow |= VM_INSTANCE_OWNER_GROUP;
+			p->vm->set |= VM_SET_ALLOW;
+		}
 		;
 
 disk_format	: %empty		{ $$ = NULL; }
@@ -535,6 +577,7 @@ static const struct keyword {
 	{ "interface", INTERFACE },
 	{ "interfaces", INTERFACES },
 	{ "kernel", KERNEL },
+	{ "limit", LIMIT },
 	{ "lladdr", LLADDR },
 	{ "local", LOCAL },
 	{ "locked", LOCKED },
@@ -548,7 +591,9 @@ static const struct keyword {
 	{ "start", START },
 	{ "switch", SWITCH },
 	{ "up", UP },
+	{ "user", USER },
 	{ "vm", VM },
+	{ "vms", VMS },
 };
 
 static int
@@ -1174,6 +1219,50 @@ set_owner(struct parser *p, const YYLTYPE *loc, const char *text, struct vm_owne
 	return check(p, loc, vm_parse_owner(text, owner, SETTER_ERR));
 }
 
+/* Finds or makes the limit entry of a user (NULL: the default). */
+static int
+begin_user_limit(struct parser *p, const YYLTYPE *loc, const char *user)
+{
+	struct vmd_globals *g = &p->conf.globals;
+	struct vm_owner owner;
+
+	if (user == NULL) {
+		p->limit = &g->user_limit;
+		return 0;
+	}
+	if (check(p, loc, vm_parse_owner(user, &owner, SETTER_ERR)) == -1)
+		return -1;
+	if (owner.uid == VM_ID_NONE || owner.gid != VM_ID_NONE) {
+		conf_error(p, loc, "limit user \"%s\" is not a user", user);
+		return -1;
+	}
+	if (owner.uid == 0) {
+		conf_error(p, loc, "limit user \"%s\": root is never limited", user);
+		return -1;
+	}
+	for (uint32_t i = 0; i < g->nuser_limits; i++) {
+		if (g->user_limits[i].uid == owner.uid) {
+			p->limit = &g->user_limits[i];
+			return 0;
+		}
+	}
+	if (g->nuser_limits == VMD_MAX_USER_LIMITS) {
+		conf_error(p, loc, "more than %d users with a limit of their own",
+			   VMD_MAX_USER_LIMITS);
+		return -1;
+	}
+	p->limit = &g->user_limits[g->nuser_limits++];
+	*p->limit = (struct vmd_user_limit){ .uid = owner.uid };
+	return 0;
+}
+
+static int
+set_user_limit(struct parser *p, const YYLTYPE *loc, uint32_t item, long long value,
+	       const char *text)
+{
+	return check(p, loc, vm_set_user_limit(p->limit, item, value, text, SETTER_ERR));
+}
+
 static int
 set_stagger(struct parser *p, const YYLTYPE *loc, long long parallel, long long delay)
 {
@@ -1289,6 +1378,11 @@ end_vm(struct parser *p, const YYLTYPE *loc)
 	if (p->template != NULL &&
 	    check(p, loc, vm_instantiate(p->template, p->vm, SETTER_ERR)) == -1)
 		return -1;
+	if ((p->vm->allow & VM_INSTANCE_OWNER_GROUP) && p->vm->owner.gid == VM_ID_NONE) {
+		conf_error(p, loc, "vm \"%s\": instance owner group, but the VM has no owner group",
+			   p->vm->name);
+		return -1;
+	}
 	if (config_add_vm(&p->conf, p->vm) == -1) {
 		conf_error(p, loc, "out of memory");
 		return -1;

@@ -183,6 +183,53 @@ vm_cred_may_instantiate(const struct vm_params *tmpl, const struct ctl_cred *cre
 	return owner_matches(&tmpl->instance_owner, cred->uid, gids, n);
 }
 
+/* Whether the VM holds its memory and vCPUs: started, and not yet stopped. */
+static bool
+vm_is_running(const struct vmd_vm *vm)
+{
+	return vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_WAITING;
+}
+
+/* What the VMs that uid started, and that have not stopped, hold. */
+void
+vm_user_usage(const struct vmd_env *env, uint32_t uid, struct vmd_usage *out)
+{
+	const struct vmd_vm *vm;
+
+	*out = (struct vmd_usage){ 0 };
+	TAILQ_FOREACH(vm, &env->vms, entry) {
+		if (!vm_is_running(vm) || vm->opener.uid != uid)
+			continue;
+		out->vms++;
+		out->cpus += vm->params.cpus;
+		out->memory += vm->params.memory;
+	}
+}
+
+/*
+ * `limit user`: whether the user may start vm now, on top of what she
+ * runs.  root is never limited.
+ */
+int
+vm_check_start_limit(const struct vmd_env *env, const struct vmd_vm *vm,
+		     const struct ctl_cred *cred, char *err, size_t errlen)
+{
+	struct vmd_usage used, more = { 1, vm->params.cpus, vm->params.memory };
+	struct vmd_user_limit limit;
+	struct passwd *pw;
+	char user[64];
+
+	if (cred->uid == 0)
+		return 0;
+	vm_user_usage(env, cred->uid, &used);
+	limit = vmd_user_limit_for(&env->conf.globals, cred->uid);
+	if ((pw = getpwuid(cred->uid)) != NULL && strlen(pw->pw_name) < sizeof(user))
+		snprintf(user, sizeof(user), "%s", pw->pw_name);
+	else
+		snprintf(user, sizeof(user), "%u", cred->uid);
+	return vmd_check_user_limit(&limit, &used, &more, user, err, errlen);
+}
+
 /*
  * Records a reboot at now; false when it makes more than VMD_REBOOT_LIMIT
  * within VMD_REBOOT_WINDOW seconds (a reboot loop).

@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "vmd/vmd.h"
 
-#define ALL_CATEGORIES 0xff
+#define ALL_CATEGORIES VM_ALLOW_CATEGORIES
 
 /* Finds the request's VM and checks that the peer may act on it. */
 static struct vmd_vm *
@@ -77,6 +77,22 @@ merge_overrides(const struct vm_params *base, struct vm_params *req, const struc
 	return 0;
 }
 
+/*
+ * An instance a user creates is hers: the template's owner (user or group)
+ * does not carry over, so that the members of a template's owner group do
+ * not control each other's instances -- unless the template says
+ * `instance owner group`.  root's instances keep the template's owner, as
+ * vm.conf's do.
+ */
+static void
+own_instance(const struct vm_params *tmpl, struct vm_params *inst, const struct ctl_cred *cred)
+{
+	if (cred->uid == 0)
+		return;
+	inst->owner.uid = cred->uid;
+	inst->owner.gid = (tmpl->allow & VM_INSTANCE_OWNER_GROUP) ? tmpl->owner.gid : VM_ID_NONE;
+}
+
 /* Finds or creates the VM that a start request names. */
 static struct vmd_vm *
 start_target(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
@@ -86,6 +102,10 @@ start_target(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 	struct vmd_vm *vm;
 	char err[512];
 
+	if (vm_check_request_nics(p, err, sizeof(err)) < 0) {
+		vmd_reply(env, peer, EPERM, 0, "%s", err);
+		return NULL;
+	}
 	if ((vm = vm_find(env, 0, p->name)) != NULL) {
 		if (!vm_cred_may_control(&vm->params, &req->cred)) {
 			vmd_reply(env, peer, EPERM, vm->id, "%s: permission denied", p->name);
@@ -121,8 +141,7 @@ start_target(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 			vmd_reply(env, peer, EPERM, 0, "%s", err);
 			return NULL;
 		}
-		if (p->owner.uid == VM_ID_NONE && p->owner.gid == VM_ID_NONE && req->cred.uid != 0)
-			p->owner.uid = req->cred.uid;
+		own_instance(tmpl, p, &req->cred);
 	} else if (req->cred.uid != 0) {
 		vmd_reply(env, peer, EPERM, 0,
 			  "%s: no such VM (only root may start VMs that vm.conf does not declare)",
@@ -153,6 +172,12 @@ handle_start(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 
 	if (vm == NULL)
 		return;
+	if (vm_check_start_limit(env, vm, &req->cred, err, sizeof(err)) < 0) {
+		vmd_reply(env, peer, EDQUOT, vm->id, "%s: %s", vm->params.name, err);
+		if (vm->state == VM_STATE_STOPPED && !vm->from_config)
+			vm_remove(env, vm);
+		return;
+	}
 	vm->opener = req->cred;
 	vm->user_set = req->cred.uid != 0 ? req->params.set : 0;
 	vm->boot_once = (req->params.set & VM_SET_BOOTDEV) != 0;

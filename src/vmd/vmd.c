@@ -115,6 +115,17 @@ vmd_reply(struct vmd_env *env, uint32_t peer, int error, uint32_t id, const char
 	vmd_send_child(env, &env->control, MSG_CTL_RESULT, peer, &r, sizeof(r), NULL, 0);
 }
 
+/* priv would not do what the parent asked: a switch on a host interface that is no bridge, say. */
+void
+vmd_priv_refused(const struct msg *m)
+{
+	struct msg_priv_refused r;
+
+	if (msg_read_priv_refused(m, &r) < 0)
+		fatalx("malformed %s from the priv process", msg_type_name(m->hdr.type));
+	log_warnx("priv refused %s %s: %s", msg_type_name(r.type), r.ifname, r.reason);
+}
+
 /* Reads every message waiting on a child's socket; its end is the daemon's. */
 static void
 on_child_message(evutil_socket_t fd, short what, void *arg)
@@ -134,6 +145,8 @@ on_child_message(evutil_socket_t fd, short what, void *arg)
 			vmd_dispatch_vmm(env, &m);
 		else if (m.hdr.type == MSG_PRIV_TAP)
 			log_debug("a late tap from priv: closed"); /* its launch gave up */
+		else if (m.hdr.type == MSG_PRIV_REFUSED)
+			vmd_priv_refused(&m);
 		else
 			fatalx("unexpected %s from the priv process", msg_type_name(m.hdr.type));
 		msg_close_fds(&m);

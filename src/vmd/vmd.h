@@ -119,6 +119,7 @@ void vmd_send_child(struct vmd_env *, struct vmd_child *, uint32_t type, uint32_
 void vmd_reply(struct vmd_env *, uint32_t peer, int error, uint32_t id, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 void vmd_check_shutdown(struct vmd_env *);
+void vmd_priv_refused(const struct msg *);
 
 /* proc.c: re-executed children and dropping privileges */
 int proc_main(int argc, char *argv[]);
@@ -143,6 +144,9 @@ bool vm_may_control(const struct vm_params *, uint32_t uid, const uint32_t *gids
 		    int ngids);
 bool vm_cred_may_control(const struct vm_params *, const struct ctl_cred *);
 bool vm_cred_may_instantiate(const struct vm_params *tmpl, const struct ctl_cred *);
+void vm_user_usage(const struct vmd_env *, uint32_t uid, struct vmd_usage *);
+int vm_check_start_limit(const struct vmd_env *, const struct vmd_vm *, const struct ctl_cred *,
+			 char *err, size_t errlen);
 bool vm_reboot_allowed(struct vmd_vm *, time_t now);
 int vm_resolve_target(const char *text, uint32_t *id, char *name, size_t namelen);
 

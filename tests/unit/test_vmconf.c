@@ -106,6 +106,121 @@ instances_change_only_what_is_allowed(void)
 	free(i);
 }
 
+/* Issue 11: an instance may not add interfaces (`interfaces N`, vmctl -i N) unless allowed. */
+static void
+instances_compare_the_interface_count(void)
+{
+	struct vm_params *t = malloc(sizeof(*t)), *i = malloc(sizeof(*i));
+	struct vm_nic nic = { 0 };
+
+	vm_params_init(t, "t");
+	t->allow = VM_ALLOW_MEMORY;
+	vm_params_init(i, "i");
+	CHECK(vm_set_min_nics(i, 3, ERR) == 0);
+	CHECK(vm_instantiate(t, i, ERR) == -1);
+	CHECK(strcmp(err, "vm \"i\": template \"t\" does not allow instances to change "
+		      "interface") == 0);
+	/* The same count as the template's is no change. */
+	CHECK(vm_add_nic(t, &nic, ERR) == 0);
+	vm_params_init(i, "i");
+	CHECK(vm_set_min_nics(i, 1, ERR) == 0);
+	CHECK(vm_instantiate(t, i, ERR) == 0 && i->nnics == 1);
+	t->allow |= VM_ALLOW_INTERFACE;
+	vm_params_init(i, "i");
+	CHECK(vm_set_min_nics(i, 4, ERR) == 0);
+	CHECK(vm_instantiate(t, i, ERR) == 0 && i->nnics == 4);
+	free(t);
+	free(i);
+}
+
+static void
+start_requests_name_no_taps_or_groups(void)
+{
+	struct vm_params *vm = malloc(sizeof(*vm));
+	struct vm_nic nic = { 0 };
+
+	vm_params_init(vm, "a");
+	snprintf(nic.switch_name, sizeof(nic.switch_name), "lan");
+	CHECK(vm_add_nic(vm, &nic, ERR) == 0);
+	CHECK(vm_check_request_nics(vm, ERR) == 0);
+	snprintf(vm->nics[0].ifname, sizeof(vm->nics[0].ifname), "eth0");
+	CHECK(vm_check_request_nics(vm, ERR) == -1);
+	CHECK(strstr(err, "cannot name the tap (\"eth0\")") != NULL);
+	vm->nics[0].ifname[0] = '\0';
+	snprintf(vm->nics[0].group, sizeof(vm->nics[0].group), "trusted");
+	CHECK(vm_check_request_nics(vm, ERR) == -1);
+	CHECK(strstr(err, "cannot set a group") != NULL);
+	free(vm);
+}
+
+static void
+received_interfaces_have_plain_names(void)
+{
+	struct vm_params *vm = malloc(sizeof(*vm));
+	struct vm_nic nic = { 0 };
+
+	vm_params_init(vm, "a");
+	CHECK(vm_add_nic(vm, &nic, ERR) == 0);
+	snprintf(vm->nics[0].ifname, sizeof(vm->nics[0].ifname), "a/b");
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	snprintf(vm->nics[0].ifname, sizeof(vm->nics[0].ifname), "tap0");
+	snprintf(vm->nics[0].group, sizeof(vm->nics[0].group), "g p");
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	vm->nics[0].group[0] = '\0';
+	vm->nics[0].flags = 0x80;
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	vm->nics[0].flags = VM_NIC_LOCAL;
+	snprintf(vm->nics[0].switch_name, sizeof(vm->nics[0].switch_name), "lan");
+	CHECK(vm_params_check_received(vm, ERR) == -1);
+	vm->nics[0].flags = 0;
+	CHECK(vm_params_check_received(vm, ERR) == 0);
+	free(vm);
+}
+
+static void
+user_limits_add_up(void)
+{
+	struct vmd_globals *g = malloc(sizeof(*g));
+	struct vmd_user_limit l;
+	struct vmd_usage used = { 8, 8, 8ULL << 30 }, one = { 1, 1, 1ULL << 30 };
+
+	vmd_globals_init(g);
+	l = vmd_user_limit_for(g, 1000);
+	CHECK(l.vms == 8 && l.cpus == 32 && l.memory == 16ULL << 30);
+	CHECK(vmd_check_user_limit(&l, &used, &one, "alice", ERR) == -1);
+	CHECK(strcmp(err, "user alice already runs 8 VMs (limit 8)") == 0);
+	used.vms = 7;
+	CHECK(vmd_check_user_limit(&l, &used, &one, "alice", ERR) == 0);
+	used.memory = 15ULL << 30;
+	one.memory = 2ULL << 30;
+	CHECK(vmd_check_user_limit(&l, &used, &one, "alice", ERR) == -1);
+	CHECK(strcmp(err, "user alice already runs 15G of memory; 2G more is over the limit "
+		      "of 16G") == 0);
+	used.memory = 0;
+	used.cpus = 30;
+	one.cpus = 4;
+	CHECK(vmd_check_user_limit(&l, &used, &one, "alice", ERR) == -1);
+	CHECK(strcmp(err, "user alice already runs 30 vCPUs; 4 more is over the limit of 32") ==
+	      0);
+	/* A user's own entry over the default, which is over the built-in one. */
+	CHECK(vm_set_user_limit(&g->user_limit, VMD_LIMIT_VMS, 2, NULL, ERR) == 0);
+	CHECK(vm_set_user_limit(&g->user_limit, VMD_LIMIT_VMS, 3, NULL, ERR) == -1);
+	g->user_limits[0] = (struct vmd_user_limit){ .uid = 1001 };
+	g->nuser_limits = 1;
+	CHECK(vm_set_user_limit(&g->user_limits[0], VMD_LIMIT_MEMORY, 0, "64G", ERR) == 0);
+	l = vmd_user_limit_for(g, 1001);
+	CHECK(l.vms == 2 && l.cpus == 32 && l.memory == 64ULL << 30);
+	l = vmd_user_limit_for(g, 1000);
+	CHECK(l.vms == 2 && l.memory == 16ULL << 30);
+	CHECK(vm_set_user_limit(&g->user_limit, VMD_LIMIT_CPUS, -1, NULL, ERR) == -1);
+	CHECK(vm_set_user_limit(&g->user_limit, VMD_LIMIT_MEMORY, 0, "lots", ERR) == -1);
+	/* Overflow does not wrap: a huge VM is over any limit. */
+	used = (struct vmd_usage){ 0, 0, 1 };
+	one = (struct vmd_usage){ 1, 1, UINT64_MAX };
+	CHECK(vmd_check_user_limit(&l, &used, &one, "alice", ERR) == -1);
+	free(g);
+}
+
 static void
 limits_hold(void)
 {
@@ -212,6 +327,10 @@ main(void)
 	RUN_TEST(lladdrs_must_be_six_unicast_octets);
 	RUN_TEST(owners_take_names_and_numbers);
 	RUN_TEST(instances_change_only_what_is_allowed);
+	RUN_TEST(instances_compare_the_interface_count);
+	RUN_TEST(start_requests_name_no_taps_or_groups);
+	RUN_TEST(received_interfaces_have_plain_names);
+	RUN_TEST(user_limits_add_up);
 	RUN_TEST(limits_hold);
 	RUN_TEST(parse_buffer_reports_file_and_line);
 	RUN_TEST(defines_override_the_file);
