@@ -209,15 +209,16 @@ on_client(evutil_socket_t fd, short what, void *arg)
 	struct control_client *c = arg;
 	struct control_env *env = c->env;
 	struct msg m;
-	int rc = -1;
+	int rc = 1;
 
-	errno = EAGAIN;
 	while (client_may_read(c) && (rc = msg_recv(c->fd, &m, &env->buf)) > 0) {
+		int forwarded;
+
 		evtimer_add(c->idle_ev, &env->idle_timeout);
-		rc = client_forward(env, c, &m);
+		forwarded = client_forward(env, c, &m);
 		msg_close_fds(&m);
-		if (rc < 0)
-			return;
+		if (forwarded < 0)
+			return; /* c is gone */
 	}
 	if (rc == 0 || (rc < 0 && errno != EAGAIN)) {
 		if (rc < 0)
