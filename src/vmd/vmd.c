@@ -35,6 +35,8 @@ enum {
  * requests in flight, so this is far above what a busy daemon queues.
  */
 #define VMD_CHILD_QUEUE_MAX (256 * 1024)
+/* Clients the parent keeps credentials for: above what control admits. */
+#define VMD_MAX_PEERS 1024
 
 static void
 usage(void)
@@ -194,6 +196,7 @@ vmd_peer_update(struct vmd_env *env, struct msg *m)
 		if (p != NULL) {
 			TAILQ_REMOVE(&env->peers, p, entry);
 			free(p);
+			env->npeers--;
 		}
 		return;
 	}
@@ -206,11 +209,18 @@ vmd_peer_update(struct vmd_env *env, struct msg *m)
 		if (p != NULL) {
 			TAILQ_REMOVE(&env->peers, p, entry);
 			free(p);
+			env->npeers--;
 		}
 		return;
 	}
 	close(fd);
+	if (p == NULL && env->npeers >= VMD_MAX_PEERS) {
+		/* More than control ever admits: its requests are refused. */
+		log_warnx("client %u: more than %d clients: refused", client.peer_id, VMD_MAX_PEERS);
+		return;
+	}
 	if (p == NULL) {
+		env->npeers++;
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			fatal("client %u", client.peer_id);
 		p->id = client.peer_id;

@@ -117,6 +117,7 @@ struct vmd_env {
 	struct event_base *base;
 	struct vmd_child control, vmm, priv;
 	struct vmd_peer_list peers; /* control's clients (MSG_CTL_CLIENT) */
+	int npeers;
 	uid_t vmd_uid;
 	gid_t vmd_gid;
 	bool shutting_down;
