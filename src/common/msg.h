@@ -11,8 +11,10 @@
 #ifndef VMD_MSG_H
 #define VMD_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #define MSG_PAYLOAD_MAX (128 * 1024)
@@ -69,5 +71,65 @@ void msg_close_fds(struct msg *m);
  * message carries fewer.
  */
 int msg_take_fd(struct msg *m, int i);
+
+/*
+ * A queue of messages waiting for a socket that is full: no process of vmd
+ * ever blocks writing to another (a peer that stops reading would stop the
+ * writer for good).  Each record is a copy of the header and payload and
+ * duplicates of the descriptors, so the caller may close its own at once.
+ * The limit is a number of records; a peer that lets its queue grow past it
+ * is broken (a child) or hostile (a client).
+ */
+struct msg_record;
+
+struct msg_queue {
+	STAILQ_HEAD(, msg_record) records;
+	size_t count;
+	size_t limit;
+};
+
+void msg_queue_init(struct msg_queue *, size_t limit);
+/*
+ * Appends a message.  Returns 0, or -1 with errno set: ENOBUFS (the queue
+ * holds its limit), EMSGSIZE, ENOMEM, EMFILE (a descriptor not duplicated).
+ */
+int msg_queue_push(struct msg_queue *, uint32_t type, uint32_t peer_id, const void *data,
+		   size_t len, const int *fds, int nfds);
+/*
+ * Sends queued messages, oldest first, as far as sock takes them without
+ * blocking.  Returns 0 when the queue is empty, 1 when some are left (wait
+ * until sock is writable), -1 with errno set when the socket failed.
+ */
+int msg_queue_flush(struct msg_queue *, int sock);
+bool msg_queue_empty(const struct msg_queue *);
+/* Drops every queued message and closes its descriptors. */
+void msg_queue_clear(struct msg_queue *);
+
+/*
+ * A socket's writing side for a libevent loop: msg_channel_send sends at
+ * once when nothing is queued and the socket takes it, and otherwise queues
+ * and flushes on EV_WRITE.  on_event(channel, 0, arg) says the queue has
+ * drained; on_event(channel, errno, arg) says the socket failed while
+ * flushing (the callback may free the channel).
+ */
+struct event;
+struct event_base;
+
+struct msg_channel {
+	int fd;
+	struct msg_queue queue;
+	struct event *write_ev;
+	void (*on_event)(struct msg_channel *, int error, void *arg);
+	void *arg;
+};
+
+int msg_channel_init(struct msg_channel *, struct event_base *, int fd, size_t limit,
+		     void (*on_event)(struct msg_channel *, int error, void *arg), void *arg);
+/* 0 (sent or queued), or -1 with errno set (ENOBUFS: its queue is full). */
+int msg_channel_send(struct msg_channel *, uint32_t type, uint32_t peer_id, const void *data,
+		     size_t len, const int *fds, int nfds);
+bool msg_channel_idle(const struct msg_channel *); /* nothing queued */
+/* Frees the event and the queue; the socket stays open (the caller's). */
+void msg_channel_release(struct msg_channel *);
 
 #endif

@@ -175,6 +175,17 @@ msg_read_vm_nic(const struct msg *m, struct msg_vm_nic *out)
 }
 
 int
+msg_read_ctl_client(const struct msg *m, struct msg_ctl_client *out)
+{
+	if (m->hdr.type != MSG_CTL_CLIENT || msg_copy(m, out, sizeof(*out)) < 0)
+		return -1;
+	if (out->peer_id == 0 || out->peer_id != m->hdr.peer_id || out->connected > 1 ||
+	    m->nfds != (int)out->connected)
+		return -1;
+	return 0;
+}
+
+int
 msg_is_ctl_request(uint32_t type)
 {
 	return type >= MSG_CTL_START && type <= MSG_CTL_REQUEST_LAST;
@@ -204,6 +215,7 @@ msg_type_name(uint32_t type)
 		{ MSG_PRIV_RESET, "priv-reset" },   { MSG_PRIV_ATTACH, "priv-attach" },
 		{ MSG_PRIV_DETACH, "priv-detach" }, { MSG_PRIV_REMOVE, "priv-remove" },
 		{ MSG_PRIV_REFUSED, "priv-refused" },
+		{ MSG_CTL_CLIENT, "client" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -40,6 +40,8 @@ enum msg_type {
 	/* replies to vmctl */
 	MSG_CTL_INFO = 32,  /* struct ctl_vm_info */
 	MSG_CTL_RESULT,	    /* struct ctl_result: ends a request */
+	/* control -> parent */
+	MSG_CTL_CLIENT = 48, /* struct msg_ctl_client; connected: the client's socket */
 	/* parent <-> vmm <-> VM process */
 	MSG_VMM_START = 64, /* struct msg_vm_start: vmm forks the VM process */
 	MSG_VM_FD,	    /* struct msg_vm_fd and one descriptor */
@@ -66,11 +68,25 @@ enum msg_type {
 	MSG_TYPE_LAST
 };
 
-/* Who asked: filled in by control from SO_PEERCRED, never by vmctl. */
+/*
+ * Who asked: filled in by control from SO_PEERCRED, never by vmctl; the
+ * parent overwrites it with what the kernel told it (MSG_CTL_CLIENT).
+ */
 struct ctl_cred {
 	uint32_t uid;
 	uint32_t gid;
 	int32_t pid;
+};
+
+/*
+ * Control tells the parent of each client once when it connects, with the
+ * connection's descriptor (the parent asks the kernel who it is: SO_PEERCRED),
+ * and once when it goes.  The parent ignores the cred of every request and
+ * uses what the kernel said for that peer id.
+ */
+struct msg_ctl_client {
+	uint32_t peer_id;
+	uint32_t connected; /* 1: one descriptor attached; 0: gone, none */
 };
 
 struct ctl_start {
@@ -232,6 +248,8 @@ int msg_read_priv_tap(const struct msg *, struct msg_priv_tap *out);
 int msg_read_priv_switch(const struct msg *, struct msg_priv_switch *out);
 int msg_read_priv_refused(const struct msg *, struct msg_priv_refused *out);
 int msg_read_vm_nic(const struct msg *, struct msg_vm_nic *out);
+/* Also checks the descriptor count: one when connected, none when gone. */
+int msg_read_ctl_client(const struct msg *, struct msg_ctl_client *out);
 
 /* Whether type is a request vmctl may send (what control forwards). */
 int msg_is_ctl_request(uint32_t type);

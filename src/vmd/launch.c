@@ -121,7 +121,13 @@ open_file(struct launch *l, const char *what, const char *path, uint32_t set_bit
 	return fd;
 }
 
-/* The console: a pty in raw mode; the VM holds both sides, so it stays up. */
+/*
+ * The console: a pty in raw mode; the VM holds both sides, so it stays up.
+ * The parent keeps a duplicate of the slave side until the VM exits: vmctl
+ * console gets a copy of that descriptor, never the path reopened (once the
+ * VM is gone, /dev/pts/N may be another user's terminal), and holding it
+ * keeps the number from being reused while the VM is registered.
+ */
 static int
 open_console(struct launch *l)
 {
@@ -150,6 +156,11 @@ open_console(struct launch *l)
 	if (l->vm->params.owner.uid != VM_ID_NONE &&
 	    fchown(slave, l->vm->params.owner.uid, (gid_t)-1) < 0)
 		log_warn("%s: cannot give it to uid %u", name, l->vm->params.owner.uid);
+	if (l->vm->console_fd >= 0)
+		close(l->vm->console_fd); /* a reboot's new pty replaces the old one */
+	l->vm->console_fd = fcntl(slave, F_DUPFD_CLOEXEC, 0);
+	if (l->vm->console_fd < 0)
+		log_warn("%s: cannot keep a copy for vmctl console", name);
 	send_fd(l, master, VM_FD_CONSOLE, 0, 0, 0, true, name);
 	send_fd(l, slave, VM_FD_CONSOLE, 1, 0, 0, true, name);
 	return 0;
@@ -259,6 +270,8 @@ open_tap(struct launch *l, uint32_t index)
 	if (vmd_tap_request(l->env, l->vm, index, &tap, &vnic, l->err, l->errlen) < 0)
 		return -1;
 	vmd_send_child(l->env, &l->env->priv, MSG_PRIV_TAP, l->vm->id, &tap, sizeof(tap), NULL, 0);
+	if (vmd_flush_child(&l->env->priv, 5000) < 0)
+		return launch_error(l, "interface %s: priv does not read its socket", tap.ifname);
 	/* A refusal of an earlier switch or attach request may come first. */
 	while (((rc = msg_recv(pfd.fd, &m, &buf)) < 0 && errno == EAGAIN) ||
 	       (rc > 0 && m.hdr.type == MSG_PRIV_REFUSED)) {
@@ -497,6 +510,10 @@ vm_exited(struct vmd_env *env, struct vmd_vm *vm, int status)
 	log_info("vm %s: process %d %s", vm->params.name, (int)vm->pid, how);
 	vm->pid = 0;
 	vm->tty[0] = '\0';
+	if (vm->console_fd >= 0) {
+		close(vm->console_fd);
+		vm->console_fd = -1;
+	}
 	vm->state = VM_STATE_STOPPED;
 	if (vm->pause_peer != 0)
 		vmd_reply(env, vm->pause_peer, ESRCH, vm->id, "%s: stopped", vm->params.name);

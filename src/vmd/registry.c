@@ -52,6 +52,7 @@ vm_add(struct vmd_env *env, const struct vm_params *params, bool from_config)
 	vm->params = *params;
 	vm->from_config = from_config;
 	vm->state = VM_STATE_STOPPED;
+	vm->console_fd = -1;
 	vm->opener.uid = 0;
 	TAILQ_INSERT_TAIL(&env->vms, vm, entry);
 	return vm;

@@ -309,25 +309,22 @@ handle_status(struct vmd_env *env, uint32_t peer, const struct ctl_target *t)
 	vmd_reply(env, peer, 0, 0, "ok");
 }
 
+/* The console: a copy of the pty the parent holds for the VM (launch.c). */
 static void
 handle_console(struct vmd_env *env, uint32_t peer, const struct ctl_target *t)
 {
 	struct vmd_vm *vm = target_vm(env, peer, t);
 	struct ctl_result r = { 0 };
-	int fd;
 
 	if (vm == NULL || !check_state(env, peer, vm, VM_ACTION_CONSOLE))
 		return;
-	fd = vm->tty[0] ? open(vm->tty, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
-	if (fd < 0) {
-		vmd_reply(env, peer, EIO, vm->id, "%s: %s: %s", vm->params.name, vm->tty,
-			  strerror(errno));
+	if (vm->console_fd < 0) {
+		vmd_reply(env, peer, EIO, vm->id, "%s: has no console", vm->params.name);
 		return;
 	}
 	r.id = vm->id;
 	snprintf(r.message, sizeof(r.message), "%s", vm->tty);
-	vmd_send_child(env, &env->control, MSG_CTL_RESULT, peer, &r, sizeof(r), &fd, 1);
-	close(fd);
+	vmd_send_child(env, &env->control, MSG_CTL_RESULT, peer, &r, sizeof(r), &vm->console_fd, 1);
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,22 @@
 #include "common/log.h"
 #include "vmd/config.h"
 #include "vmd/vmd.h"
+
+/* Event priorities: lower runs first. */
+enum {
+	VMD_PRIO_CHILDREN, /* vmm and priv: a VM's exit before a request about it */
+	VMD_PRIO_CLIENTS,  /* control's socket: the clients' requests */
+	VMD_PRIO_COUNT
+};
+
+/*
+ * Messages the parent queues for one child before it calls the child broken.
+ * Control never stops reading the parent, and each client has at most a few
+ * requests in flight, so this is far above what a busy daemon queues.
+ */
+#define VMD_CHILD_QUEUE_MAX (256 * 1024)
+/* Clients the parent keeps credentials for: above what control admits. */
+#define VMD_MAX_PEERS 1024
 
 static void
 usage(void)
@@ -99,8 +116,152 @@ void
 vmd_send_child(struct vmd_env *env, struct vmd_child *child, uint32_t type, uint32_t peer,
 	       const void *data, size_t len, const int *fds, int nfds)
 {
-	if (msg_send(child->fd, type, peer, data, len, fds, nfds) < 0)
+	int rc;
+
+	/*
+	 * A child that lets VMD_CHILD_QUEUE_MAX messages pile up is broken.
+	 * Without an event loop (unit tests drive the parent's functions over
+	 * a socketpair) there is no queue: the message goes straight out.
+	 */
+	if (child->out.write_ev != NULL)
+		rc = msg_channel_send(&child->out, type, peer, data, len, fds, nfds);
+	else
+		rc = msg_send_nowait(child->fd, type, peer, data, len, fds, nfds);
+	if (rc < 0)
 		fatal("cannot send %s to the %s process", msg_type_name(type), child->name);
+}
+
+int
+vmd_flush_child(struct vmd_child *child, int timeout_ms)
+{
+	struct pollfd pfd = { child->fd, POLLOUT, 0 };
+	int rc;
+
+	while ((rc = msg_queue_flush(&child->out.queue, child->fd)) == 1)
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return -1;
+	return rc;
+}
+
+static void
+on_child_write_error(struct msg_channel *ch, int error, void *arg)
+{
+	struct vmd_child *child = arg;
+
+	if (error != 0) {
+		errno = error;
+		fatal("cannot write to the %s process", child->name);
+	}
+}
+
+static struct vmd_peer *
+peer_find(struct vmd_env *env, uint32_t id)
+{
+	struct vmd_peer *p;
+
+	TAILQ_FOREACH(p, &env->peers, entry)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+/* The kernel's word on who is at the other end of a client's connection. */
+static int
+peer_cred_of_socket(int fd, struct ctl_cred *cred)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	int domain;
+	socklen_t dlen = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || domain != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || uc.pid <= 0)
+		return -1;
+	*cred = (struct ctl_cred){ uc.uid, uc.gid, uc.pid };
+	return 0;
+}
+
+void
+vmd_peer_update(struct vmd_env *env, struct msg *m)
+{
+	struct msg_ctl_client client;
+	struct vmd_peer *p;
+	struct ctl_cred cred;
+	int fd;
+
+	if (msg_read_ctl_client(m, &client) < 0)
+		fatalx("malformed client message from control");
+	p = peer_find(env, client.peer_id);
+	if (!client.connected) {
+		if (p != NULL) {
+			TAILQ_REMOVE(&env->peers, p, entry);
+			free(p);
+			env->npeers--;
+		}
+		return;
+	}
+	fd = msg_take_fd(m, 0);
+	if (peer_cred_of_socket(fd, &cred) < 0) {
+		/* Not a client's connection: nobody's requests are taken for it. */
+		log_warnx("client %u: control passed a descriptor that is not a client's socket",
+			  client.peer_id);
+		close(fd);
+		if (p != NULL) {
+			TAILQ_REMOVE(&env->peers, p, entry);
+			free(p);
+			env->npeers--;
+		}
+		return;
+	}
+	close(fd);
+	if (p == NULL && env->npeers >= VMD_MAX_PEERS) {
+		/* More than control ever admits: its requests are refused. */
+		log_warnx("client %u: more than %d clients: refused", client.peer_id, VMD_MAX_PEERS);
+		return;
+	}
+	if (p == NULL) {
+		env->npeers++;
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			fatal("client %u", client.peer_id);
+		p->id = client.peer_id;
+		TAILQ_INSERT_TAIL(&env->peers, p, entry);
+	}
+	p->cred = cred;
+	log_debug("client %u: uid %u pid %d", p->id, cred.uid, (int)cred.pid);
+}
+
+int
+vmd_peer_apply_cred(struct vmd_env *env, struct msg *m, uint8_t *out, size_t outlen)
+{
+	struct vmd_peer *p = peer_find(env, m->hdr.peer_id);
+
+	if (p == NULL || m->hdr.len < sizeof(p->cred) || m->hdr.len > outlen)
+		return -1;
+	memcpy(out, m->data, m->hdr.len);
+	memcpy(out, &p->cred, sizeof(p->cred));
+	m->data = out;
+	return 0;
+}
+
+/* One request from control, with its credentials the kernel's. */
+static void
+vmd_control_message(struct vmd_env *env, struct msg *m)
+{
+	static uint8_t payload[MSG_PAYLOAD_MAX];
+
+	if (m->hdr.type == MSG_CTL_CLIENT) {
+		vmd_peer_update(env, m);
+		return;
+	}
+	if (!msg_is_ctl_request(m->hdr.type))
+		fatalx("unexpected %s message from control", msg_type_name(m->hdr.type));
+	if (vmd_peer_apply_cred(env, m, payload, sizeof(payload)) < 0) {
+		log_warnx("%s request for client %u, whom control never introduced: refused",
+			  msg_type_name(m->hdr.type), m->hdr.peer_id);
+		vmd_reply(env, m->hdr.peer_id, EPERM, 0, "permission denied (unknown client)");
+		return;
+	}
+	vmd_dispatch_control(env, m);
 }
 
 void
@@ -126,21 +287,24 @@ vmd_priv_refused(const struct msg *m)
 	log_warnx("priv refused %s %s: %s", msg_type_name(r.type), r.ifname, r.reason);
 }
 
-/* Reads every message waiting on a child's socket; its end is the daemon's. */
+/*
+ * Reads the messages waiting on a child's socket; its end is the daemon's.
+ * Control's socket gives one message per call and has the lowest priority:
+ * the loop looks at vmm and priv again before each client request, so a VM's
+ * exit that is already waiting is handled before a later request about it.
+ */
 static void
 on_child_message(evutil_socket_t fd, short what, void *arg)
 {
-	struct vmd_env *env = arg;
-	struct vmd_child *child = fd == env->control.fd ? &env->control
-				  : fd == env->vmm.fd	 ? &env->vmm
-							 : &env->priv;
+	struct vmd_child *child = arg;
+	struct vmd_env *env = child->env;
 	static struct msg_buf buf;
 	struct msg m;
 	int rc;
 
 	while ((rc = msg_recv((int)fd, &m, &buf)) > 0) {
 		if (child == &env->control)
-			vmd_dispatch_control(env, &m);
+			vmd_control_message(env, &m);
 		else if (child == &env->vmm)
 			vmd_dispatch_vmm(env, &m);
 		else if (m.hdr.type == MSG_PRIV_TAP)
@@ -150,6 +314,8 @@ on_child_message(evutil_socket_t fd, short what, void *arg)
 		else
 			fatalx("unexpected %s from the priv process", msg_type_name(m.hdr.type));
 		msg_close_fds(&m);
+		if (child == &env->control)
+			return;
 	}
 	if (rc == 0)
 		fatalx("the %s process exited", child->name);
@@ -171,8 +337,14 @@ vmd_spawn(struct vmd_env *env, struct vmd_child *child, const char *name, int ex
 		fatal("fork %s", name);
 	close(sv[1]);
 	child->fd = sv[0];
-	child->ev = event_new(env->base, child->fd, EV_READ | EV_PERSIST, on_child_message, env);
-	if (child->ev == NULL || event_add(child->ev, NULL) < 0)
+	child->env = env;
+	child->ev = event_new(env->base, child->fd, EV_READ | EV_PERSIST, on_child_message, child);
+	if (child->ev == NULL ||
+	    event_priority_set(child->ev, child == &env->control ? VMD_PRIO_CLIENTS
+								 : VMD_PRIO_CHILDREN) < 0 ||
+	    event_add(child->ev, NULL) < 0 ||
+	    msg_channel_init(&child->out, env->base, child->fd, VMD_CHILD_QUEUE_MAX,
+			     on_child_write_error, child) < 0)
 		fatalx("%s: cannot watch its socket", name);
 }
 
@@ -332,6 +504,7 @@ vmd_main(int argc, char *argv[])
 		return vmd_check_config(&env.opts);
 	vmd_preflight(&env);
 	TAILQ_INIT(&env.vms);
+	TAILQ_INIT(&env.peers);
 	config_init(&env.conf);
 	if (vmd_load_config(&env, env.opts.conf_path, true, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
@@ -345,7 +518,7 @@ vmd_main(int argc, char *argv[])
 	if (exe < 0)
 		fatal("/proc/self/exe");
 	env.base = event_base_new();
-	if (env.base == NULL)
+	if (env.base == NULL || event_base_priority_init(env.base, VMD_PRIO_COUNT) < 0)
 		fatalx("event_base_new");
 	vmd_setup_signals(&env);
 	vmd_spawn(&env, &env.priv, "priv", exe, -1);

@@ -64,6 +64,7 @@ struct vmd_vm {
 	enum vm_state state;
 	pid_t pid;
 	char tty[CTL_TTY_MAX];
+	int console_fd;		 /* the pty's slave side, held while it runs; -1: none */
 	struct ctl_cred opener;	 /* opens the paths in user_set as this user */
 	uint32_t user_set;	 /* VM_SET_* given by a non-root user */
 	bool boot_once;		 /* vmctl start -B: that boot device for this boot only */
@@ -94,7 +95,18 @@ struct vmd_child {
 	pid_t pid;
 	int fd;
 	struct event *ev;
+	struct vmd_env *env;
+	struct msg_channel out; /* queued writes: the parent never blocks on a child */
 };
+
+/* A client of control, as the kernel described its connection. */
+struct vmd_peer {
+	TAILQ_ENTRY(vmd_peer) entry;
+	uint32_t id;
+	struct ctl_cred cred;
+};
+
+TAILQ_HEAD(vmd_peer_list, vmd_peer);
 
 /* The parent's environment. */
 struct vmd_env {
@@ -104,6 +116,8 @@ struct vmd_env {
 	uint32_t next_id;
 	struct event_base *base;
 	struct vmd_child control, vmm, priv;
+	struct vmd_peer_list peers; /* control's clients (MSG_CTL_CLIENT) */
+	int npeers;
 	uid_t vmd_uid;
 	gid_t vmd_gid;
 	bool shutting_down;
@@ -120,6 +134,19 @@ void vmd_reply(struct vmd_env *, uint32_t peer, int error, uint32_t id, const ch
 	__attribute__((format(printf, 5, 6)));
 void vmd_check_shutdown(struct vmd_env *);
 void vmd_priv_refused(const struct msg *);
+/*
+ * Sends what is queued for the child, waiting at most timeout_ms each time
+ * its socket is full (the bounded round trip to priv).  0, or -1.
+ */
+int vmd_flush_child(struct vmd_child *, int timeout_ms);
+/* MSG_CTL_CLIENT: learns or forgets a peer's credentials (from the kernel). */
+void vmd_peer_update(struct vmd_env *, struct msg *);
+/*
+ * Writes the kernel's credentials of the request's peer over the cred that
+ * opens every request's payload (copied to out).  -1: a peer the parent was
+ * never told about, or a payload too short to hold a cred.
+ */
+int vmd_peer_apply_cred(struct vmd_env *, struct msg *, uint8_t *out, size_t outlen);
 
 /* proc.c: re-executed children and dropping privileges */
 int proc_main(int argc, char *argv[]);

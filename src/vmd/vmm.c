@@ -27,6 +27,7 @@ struct vmm_vm {
 	pid_t pid;
 	int fd; /* the socket to the VM process */
 	struct event *ev;
+	struct msg_channel out; /* queued writes to it (set up at its first) */
 };
 
 /* The vmm process's environment. */
@@ -36,6 +37,7 @@ struct vmm_env {
 	int exe_fd;
 	int debug, verbose;
 	TAILQ_HEAD(, vmm_vm) vms;
+	struct msg_channel to_parent; /* queued writes: vmm never blocks on the parent */
 	struct msg_buf buf;
 	struct msg_buf vm_buf;
 };
@@ -51,18 +53,33 @@ vmm_find(struct vmm_env *env, uint32_t id)
 	return NULL;
 }
 
+/* Messages queued for the parent, or for a VM process, before it is broken. */
+#define VMM_PARENT_QUEUE_MAX (64 * 1024)
+#define VMM_VM_QUEUE_MAX     1024
+
 static void
 vmm_send_parent(struct vmm_env *env, uint32_t type, uint32_t id, pid_t pid, int status)
 {
 	struct msg_vm_event ev = { id, (int32_t)pid, status };
 
-	if (msg_send(env->parent_fd, type, id, &ev, sizeof(ev), NULL, 0) < 0)
+	if (msg_channel_send(&env->to_parent, type, id, &ev, sizeof(ev), NULL, 0) < 0)
 		fatal("vmm: cannot write to the parent");
+}
+
+static void
+on_parent_write_error(struct msg_channel *ch, int error, void *arg)
+{
+	if (error != 0) {
+		errno = error;
+		fatal("vmm: cannot write to the parent");
+	}
 }
 
 static void
 vmm_close_socket(struct vmm_vm *vm)
 {
+	if (vm->out.write_ev)
+		msg_channel_release(&vm->out);
 	if (vm->ev) {
 		event_free(vm->ev);
 		vm->ev = NULL;
@@ -99,6 +116,9 @@ on_vm_message(evutil_socket_t fd, short what, void *arg)
 	if (rc == 0 || errno != EAGAIN)
 		vmm_close_socket(vm); /* it is exiting; SIGCHLD tells the rest */
 }
+
+static void vmm_send_vm(struct vmm_vm *, uint32_t type, const void *data, size_t len,
+			const int *fds, int nfds);
 
 static pid_t
 vmm_exec_vm(struct vmm_env *env, int sock)
@@ -149,21 +169,48 @@ vmm_start(struct vmm_env *env, struct msg *m)
 	if (vm->ev == NULL || event_add(vm->ev, NULL) < 0)
 		fatalx("vmm: cannot watch vm %u", vm->id);
 	TAILQ_INSERT_TAIL(&env->vms, vm, entry);
-	if (msg_send(vm->fd, MSG_VM_PARAMS, vm->id, &start.params, sizeof(start.params), NULL,
-		     0) < 0)
-		log_warn("vm %s: cannot send its parameters", start.params.name);
+	vmm_send_vm(vm, MSG_VM_PARAMS, &start.params, sizeof(start.params), NULL, 0);
 	log_debug("vm %s: process %d", start.params.name, (int)vm->pid);
 	vmm_send_parent(env, MSG_VMM_STARTED, vm->id, vm->pid, 0);
+}
+
+static void
+on_vm_write_error(struct msg_channel *ch, int error, void *arg)
+{
+	struct vmm_vm *vm = arg;
+
+	if (error != 0) {
+		log_warnx("vm %u: cannot write to its process: %s", vm->id, strerror(error));
+		vmm_close_socket(vm); /* it is exiting; SIGCHLD tells the rest */
+	}
+}
+
+/*
+ * Queues a message for the VM process.  One that does not read what it is
+ * sent is not trusted to run: it is killed.
+ */
+static void
+vmm_send_vm(struct vmm_vm *vm, uint32_t type, const void *data, size_t len, const int *fds,
+	    int nfds)
+{
+	if (vm->fd < 0)
+		return;
+	if (vm->out.write_ev == NULL &&
+	    msg_channel_init(&vm->out, vm->env->base, vm->fd, VMM_VM_QUEUE_MAX, on_vm_write_error,
+			     vm) < 0)
+		fatalx("vmm: cannot watch vm %u", vm->id);
+	if (msg_channel_send(&vm->out, type, vm->id, data, len, fds, nfds) == 0)
+		return;
+	log_warn("vm %u: cannot pass %s: killing it", vm->id, msg_type_name(type));
+	kill(vm->pid, SIGKILL);
+	vmm_close_socket(vm);
 }
 
 /* Passes a message for a VM on to its process, descriptors included. */
 static void
 vmm_forward(struct vmm_env *env, struct vmm_vm *vm, struct msg *m)
 {
-	if (vm->fd < 0)
-		return;
-	if (msg_send(vm->fd, m->hdr.type, vm->id, m->data, m->hdr.len, m->fds, m->nfds) < 0)
-		log_warn("vm %u: cannot pass %s", vm->id, msg_type_name(m->hdr.type));
+	vmm_send_vm(vm, m->hdr.type, m->data, m->hdr.len, m->fds, m->nfds);
 }
 
 static void
@@ -294,6 +341,9 @@ vmm_main(int debug, int verbose)
 	parent_ev = event_new(env.base, env.parent_fd, EV_READ | EV_PERSIST, on_parent, &env);
 	chld = evsignal_new(env.base, SIGCHLD, on_sigchld, &env);
 	term = evsignal_new(env.base, SIGTERM, on_terminate, &env);
+	if (msg_channel_init(&env.to_parent, env.base, env.parent_fd, VMM_PARENT_QUEUE_MAX,
+			     on_parent_write_error, &env) < 0)
+		fatalx("vmm: cannot watch the parent's socket");
 	if (!parent_ev || !chld || !term || event_add(parent_ev, NULL) < 0 ||
 	    event_add(chld, NULL) < 0 || event_add(term, NULL) < 0)
 		fatalx("vmm: cannot set up its events");
