@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -34,6 +35,7 @@
 #include "vmd/vmd.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PROC_NOBODY  65534 /* the kernel's overflow uid and gid: owns nothing */
 
 /*
  * The name the SIGSYS handler prints.  Set once, before the filter is
@@ -195,7 +197,7 @@ static const unsigned long priv_ioctls[] = {
 
 static const int priv_syscalls[] = {
 	SCMP_SYS(openat), SCMP_SYS(bind), SCMP_SYS(getsockname), SCMP_SYS(setsockopt),
-	SCMP_SYS(getsockopt), SCMP_SYS(getdents64),
+	SCMP_SYS(getsockopt), SCMP_SYS(getdents64), SCMP_SYS(readlink), SCMP_SYS(readlinkat),
 };
 
 /*
@@ -356,6 +358,12 @@ proc_confine(const struct vmd_proc *p)
 	what = "its identity";
 	if (pw != NULL && ((p->caps != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) ||
 			   confine_identity(pw->pw_uid, pw->pw_gid) < 0))
+		goto fail;
+	/* Needs CAP_SETUID; its filter then keeps it from going back to 0. */
+	what = "nobody's file rights";
+	if (p->files_as_nobody && (setgroups(0, NULL) < 0 || setfsgid(PROC_NOBODY) < 0 ||
+				   setfsuid(PROC_NOBODY) < 0 ||
+				   (uid_t)setfsuid((uid_t)-1) != PROC_NOBODY))
 		goto fail;
 	what = "its capabilities";
 	if (confine_capability_sets(p->caps) < 0)

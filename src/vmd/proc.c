@@ -43,9 +43,14 @@ const struct vmd_proc procs[PROC_MAX] = {
 		.filter = filter_parent,
 		.confine = parent_confine,
 	},
-	/* Taps, bridges and their addresses: CAP_NET_ADMIN is all rtnetlink and TUNSETIFF take. */
+	/*
+	 * Taps, bridges and their addresses: CAP_NET_ADMIN is all rtnetlink and
+	 * TUNSETIFF take.  It opens only world-readable files (/dev/net/tun,
+	 * /sys/class/net): as nobody, so that root's files are not its.
+	 */
 	[PROC_PRIV] = {
 		.name = "priv",
+		.files_as_nobody = true,
 		.caps = CAP(CAP_NET_ADMIN),
 		.death_signal = SIGTERM, /* so that its bridges go too */
 		.filter = filter_priv,

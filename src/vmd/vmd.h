@@ -131,6 +131,7 @@ struct vmd_proc {
 	const char *name;      /* `vmd -X name`, and its log name */
 	const char *user;      /* the account it becomes; NULL: stays root */
 	bool empty_root;       /* chroot to VMD_EMPTY_DIR */
+	bool files_as_nobody;  /* opens files as uid and gid 65534 (fsuid, fsgid) */
 	int namespaces;	       /* CLONE_NEW* it enters */
 	uint64_t caps;	       /* capabilities kept (bounding set included) */
 	int death_signal;      /* what the parent's death sends it */
