@@ -259,6 +259,11 @@ static const int parent_refused[] = {
 	SCMP_SYS(syslog), SCMP_SYS(vhangup), SCMP_SYS(lookup_dcookie),
 };
 
+static const scmp_datum_t namespace_flags[] = {
+	CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+	CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP,
+};
+
 int
 filter_parent(void)
 {
@@ -272,14 +277,13 @@ filter_parent(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, refused, SCMP_SYS(ioctl), 1,
 				      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
-	/* New processes, yes (none today); new namespaces, no. */
+	/* New processes, yes; new namespaces, no (one rule per flag: any one refuses). */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	if (rc == 0)
+	for (size_t i = 0; rc == 0 && i < ARRAY_LEN(namespace_flags); i++)
 		rc = seccomp_rule_add(ctx, refused, SCMP_SYS(clone), 1,
-				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNS | CLONE_NEWUSER |
-					      CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-					      CLONE_NEWUTS | CLONE_NEWCGROUP, 0) );
+				      SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_flags[i],
+					      namespace_flags[i]));
 	return filter_load(ctx, rc);
 }
 

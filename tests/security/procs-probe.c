@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,19 @@ open_like_parent(void)
 }
 
 static int
+fork_and_reap(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return errno;
+	return 0;
+}
+
+static int
 attempt(const char *call)
 {
 	struct io_uring_params params = { 0 };
@@ -220,6 +234,10 @@ attempt(const char *call)
 	if (strcmp(call, "mmap-exec") == 0)
 		return result(mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
 				   -1, 0) == MAP_FAILED ? -1 : 0);
+	if (strcmp(call, "fork") == 0)
+		return fork_and_reap();
+	if (strcmp(call, "clone-newns") == 0)
+		return result(syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0));
 	if (strcmp(call, "serve") == 0)
 		return serve_like_control();
 	if (strcmp(call, "netsetup") == 0)
