@@ -1,5 +1,6 @@
 /*
- * The control process: runs as _vmd in an empty chroot, accepts vmctl's
+ * The control process: runs as _vmd in an empty chroot, with no capabilities
+ * and an allow-list filter (procs[], confine.c), accepts vmctl's
  * connections on /run/vmd.sock (the parent bound it), and forwards
  * well-formed requests to the parent.  It vouches for nobody: it passes each
  * connection's descriptor to the parent once (MSG_CTL_CLIENT), and the
@@ -332,34 +333,21 @@ on_accept(evutil_socket_t fd, short what, void *arg)
 	send_parent(env, MSG_CTL_CLIENT, c->id, &hello, sizeof(hello), &cfd, 1);
 }
 
-static void
-on_parent(evutil_socket_t fd, short what, void *arg)
+/* A message from the parent: a reply or information for one client. */
+void
+control_dispatch(void *arg, struct msg *m)
 {
 	struct control_env *env = arg;
 	struct control_client *c;
-	struct msg_vm_event ev;
-	struct msg m;
-	int rc;
 
-	while ((rc = msg_recv(env->parent_fd, &m, &env->buf)) > 0) {
-		if (m.hdr.type == MSG_LOG_VERBOSE && msg_read_vm_event(&m, &ev) == 0) {
-			log_set_verbose(ev.status);
-			continue;
-		}
-		if (m.hdr.type != MSG_CTL_RESULT && m.hdr.type != MSG_CTL_INFO)
-			fatalx("unexpected %s message from the parent", msg_type_name(m.hdr.type));
-		c = client_find(env, m.hdr.peer_id);
-		if (c != NULL && m.hdr.type == MSG_CTL_RESULT && c->in_flight > 0)
-			c->in_flight--;
-		if (c != NULL &&
-		    client_send(env, c, m.hdr.type, m.data, m.hdr.len, m.fds, m.nfds) == 0)
-			client_update_reading(c);
-		msg_close_fds(&m);
-	}
-	if (rc == 0)
-		exit(0); /* the parent is gone */
-	if (errno != EAGAIN)
-		fatal("parent socket");
+	if (m->hdr.type != MSG_CTL_RESULT && m->hdr.type != MSG_CTL_INFO)
+		fatalx("unexpected %s message from the parent", msg_type_name(m->hdr.type));
+	c = client_find(env, m->hdr.peer_id);
+	if (c != NULL && m->hdr.type == MSG_CTL_RESULT && c->in_flight > 0)
+		c->in_flight--;
+	if (c != NULL &&
+	    client_send(env, c, m->hdr.type, m->data, m->hdr.len, m->fds, m->nfds) == 0)
+		client_update_reading(c);
 }
 
 static struct timeval
@@ -373,31 +361,29 @@ idle_timeout(void)
 	return tv;
 }
 
+/* Runs confined (proc_run): _vmd, an empty root, no capabilities, its filter. */
 int
-control_main(int debug, int verbose)
+control_main(struct proc_child *child)
 {
 	static struct control_env env;
-	struct event *parent_ev;
 
-	log_init("vmd control", debug, verbose);
-	env.parent_fd = VMD_CHILD_FD;
-	env.listen_fd = VMD_EXE_FD;
+	child->env = &env;
+	env.base = child->base;
+	env.parent_fd = child->parent_fd;
+	env.listen_fd = child->passed_fd;
 	TAILQ_INIT(&env.clients);
 	env.idle_timeout = idle_timeout();
-	fcntl(env.listen_fd, F_SETFL, O_NONBLOCK);
-	proc_drop_privileges("control", true);
-	signal(SIGPIPE, SIG_IGN);
-	env.base = event_base_new();
-	if (env.base == NULL)
-		fatalx("control: event_base_new");
+	if (fcntl(env.listen_fd, F_SETFL, O_NONBLOCK) < 0)
+		return -1;
 	if (msg_channel_init(&env.to_parent, env.base, env.parent_fd, CONTROL_PARENT_QUEUE_MAX,
-			     on_parent_write_error, &env) < 0)
-		fatalx("control: cannot watch the parent's socket");
-	parent_ev = event_new(env.base, env.parent_fd, EV_READ | EV_PERSIST, on_parent, &env);
+			     on_parent_write_error, &env) < 0) {
+		log_warnx("cannot watch the parent's socket");
+		return -1;
+	}
 	env.listen_ev = event_new(env.base, env.listen_fd, EV_READ | EV_PERSIST, on_accept, &env);
-	if (parent_ev == NULL || env.listen_ev == NULL || event_add(parent_ev, NULL) < 0 ||
-	    event_add(env.listen_ev, NULL) < 0)
-		fatalx("control: cannot watch its sockets");
-	event_base_dispatch(env.base);
+	if (env.listen_ev == NULL || event_add(env.listen_ev, NULL) < 0) {
+		log_warnx("cannot watch the control socket");
+		return -1;
+	}
 	return 0;
 }

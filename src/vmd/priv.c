@@ -1,5 +1,6 @@
 /*
- * The priv process: stays root for network configuration only.  It creates
+ * The priv process: stays root for network configuration only, with
+ * CAP_NET_ADMIN as its one capability and a filter (procs[], confine.c).  It creates
  * or adopts the Linux bridge of each switch (MSG_PRIV_SWITCH), creates the
  * tap of each VM interface, brings it up, puts it on its switch's bridge or
  * gives it the host's addresses of a local interface (IPv4, and IPv6 with
@@ -378,9 +379,10 @@ answer_tap(struct priv_env *env, struct msg *m)
 		close(fd);
 }
 
-static void
-priv_dispatch(struct priv_env *env, struct msg *m)
+void
+priv_dispatch(void *arg, struct msg *m)
 {
+	struct priv_env *env = arg;
 	struct msg_priv_switch sw;
 	struct msg_priv_tap tap;
 	char err[NETIF_ERROR_MAX];
@@ -421,21 +423,11 @@ priv_dispatch(struct priv_env *env, struct msg *m)
 	fatalx("priv: unexpected %s message", msg_type_name(m->hdr.type));
 }
 
-static void
-on_parent(evutil_socket_t fd, short what, void *arg)
+/* The parent is gone: so are the bridges priv made. */
+void
+priv_parent_gone(void *env)
 {
-	struct priv_env *env = arg;
-	struct msg m;
-	int rc;
-
-	while ((rc = msg_recv(env->parent_fd, &m, &env->buf)) > 0) {
-		priv_dispatch(env, &m);
-		msg_close_fds(&m);
-	}
-	if (rc == 0 || errno != EAGAIN) {
-		remove_switches(env);
-		exit(rc == 0 ? 0 : 1);
-	}
+	remove_switches(env);
 }
 
 static void
@@ -445,26 +437,22 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	exit(0);
 }
 
+/* Runs confined (proc_run): root with CAP_NET_ADMIN only, and its filter. */
 int
-priv_main(int debug, int verbose)
+priv_main(struct proc_child *child)
 {
 	static struct priv_env env;
-	struct event *ev, *term;
+	struct event *term;
 
-	log_init("vmd priv", debug, verbose);
-	/* No process outlives the parent; SIGTERM, so that priv's bridges go too. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	env.parent_fd = VMD_CHILD_FD;
-	signal(SIGPIPE, SIG_IGN);
-	env.base = event_base_new();
-	if (env.base == NULL)
-		fatalx("priv: event_base_new");
-	ev = event_new(env.base, env.parent_fd, EV_READ | EV_PERSIST, on_parent, &env);
+	child->env = &env;
+	env.base = child->base;
+	env.parent_fd = child->parent_fd;
 	term = evsignal_new(env.base, SIGTERM, on_terminate, &env);
-	if (ev == NULL || term == NULL || event_add(ev, NULL) < 0 || event_add(term, NULL) < 0)
-		fatalx("priv: cannot watch its socket");
+	if (term == NULL || event_add(term, NULL) < 0) {
+		log_warnx("cannot watch SIGTERM");
+		return -1;
+	}
 	/* ^C in a terminal reaches the whole group: priv stays until the parent is done. */
 	signal(SIGINT, SIG_IGN);
-	event_base_dispatch(env.base);
 	return 0;
 }

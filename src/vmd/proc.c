@@ -1,11 +1,13 @@
 /*
- * Re-executed children.  The parent forks and executes its own binary as
- * `vmd -X name [-d] [-v...]` with the socket back to it on fd 3, so that each
- * child starts from a clean image.  Children that run as _vmd drop their
- * privileges first thing; control and the VM processes also lose the file
- * system (a chroot to an empty directory).
+ * The daemon's processes, one row each in procs[] (DESIGN.md's table; vmd.8
+ * says it in words), and the setup every child shares.  The parent forks and
+ * executes its own binary as `vmd -X name [-d] [-v...]` with the socket back
+ * to it on fd 3 (and what its row passes on fd 4), so that each child starts
+ * from a clean image; proc_run() then confines it as its row says, runs its
+ * main, and watches the parent's socket until it closes.
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -14,11 +16,82 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "vmd/vmd.h"
+
+#define CAP(c) (UINT64_C(1) << (c))
+
+/*
+ * The parent opens files with their owners' rights (setfsuid, setgroups),
+ * root's VMs' files as root (the DAC capabilities), gives a VM's tty to
+ * its owner (CAP_CHOWN) and signals its children, which run as other users
+ * (CAP_KILL).  Nothing else: no CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_MODULE,
+ * CAP_SYS_PTRACE, CAP_SYS_RAWIO...
+ */
+#define PARENT_CAPS                                                                   \
+	(CAP(CAP_SETUID) | CAP(CAP_SETGID) | CAP(CAP_DAC_OVERRIDE) |                  \
+	 CAP(CAP_DAC_READ_SEARCH) | CAP(CAP_FOWNER) | CAP(CAP_CHOWN) | CAP(CAP_KILL))
+
+const struct vmd_proc procs[PROC_MAX] = {
+	[PROC_PARENT] = {
+		.name = "parent",
+		.caps = PARENT_CAPS,
+		.filter = filter_parent,
+		.confine = parent_confine,
+	},
+	/*
+	 * Taps, bridges and their addresses: CAP_NET_ADMIN is all rtnetlink and
+	 * TUNSETIFF take.  It opens only world-readable files (/dev/net/tun,
+	 * /sys/class/net): as nobody, so that root's files are not its.
+	 */
+	[PROC_PRIV] = {
+		.name = "priv",
+		.files_as_nobody = true,
+		.caps = CAP(CAP_NET_ADMIN),
+		.death_signal = SIGTERM, /* so that its bridges go too */
+		.filter = filter_priv,
+		.confine = priv_confine,
+		.main = priv_main,
+		.dispatch = priv_dispatch,
+		.parent_gone = priv_parent_gone,
+		.parent_dispatch = vmd_dispatch_priv,
+	},
+	/* Its identity, root and filter are vmm_confine()'s. */
+	[PROC_VMM] = {
+		.name = "vmm",
+		.user = VMD_USER,
+		.death_signal = SIGKILL,
+		.passes = PROC_PASS_EXECUTABLE,
+		.confine = vmm_confine,
+		.main = vmm_main,
+		.dispatch = vmm_dispatch,
+		.parent_gone = vmm_parent_gone,
+		.parent_dispatch = vmd_dispatch_vmm,
+	},
+	[PROC_CONTROL] = {
+		.name = "control",
+		.user = VMD_USER,
+		.empty_root = true,
+		.death_signal = SIGKILL,
+		.passes = PROC_PASS_CONTROL_SOCKET,
+		.filter = filter_control,
+		.confine = control_confine,
+		.main = control_main,
+		.dispatch = control_dispatch,
+		.parent_dispatch = vmd_control_message,
+	},
+	/* Spawned by vmm (vmm_exec_vm), confined by vm_sandbox() once it holds its descriptors. */
+	[PROC_VM] = {
+		.name = "vm",
+		.empty_root = true,
+		.death_signal = SIGKILL,
+		.spawned_by = PROC_VMM,
+	},
+};
 
 int
 proc_lookup_user(uid_t *uid, gid_t *gid)
@@ -110,7 +183,79 @@ proc_drop_privileges(const char *procname, bool do_chroot)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 }
 
-/* vmd -X name [-d] [-v...]: a re-executed child. */
+/*
+ * The parent's socket: verbosity changes are every child's, anything else
+ * goes to the child's dispatcher.  When it closes, the parent is gone and
+ * so is the child, once its row's parent_gone has cleaned up.
+ */
+static void
+proc_on_parent(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc_child *child = arg;
+	const struct vmd_proc *p = child->proc;
+	struct msg_vm_event ev;
+	struct msg m;
+	int rc;
+
+	while ((rc = msg_recv(child->parent_fd, &m, &child->buf)) > 0) {
+		if (m.hdr.type == MSG_LOG_VERBOSE) {
+			if (msg_read_vm_event(&m, &ev) < 0)
+				fatalx("malformed %s message from the parent", msg_type_name(m.hdr.type));
+			log_set_verbose(ev.status);
+			child->verbose = ev.status;
+		} else {
+			p->dispatch(child->env, &m);
+		}
+		msg_close_fds(&m);
+	}
+	if (rc < 0 && errno == EAGAIN)
+		return;
+	if (rc < 0)
+		log_warn("the parent's socket");
+	if (p->parent_gone != NULL)
+		p->parent_gone(child->env);
+	exit(rc == 0 ? 0 : 1);
+}
+
+/*
+ * Every child's life: its log, its confinement (before it reads anything
+ * from anyone), its main (its environment and events), the parent watch,
+ * the event loop.
+ */
+int
+proc_run(const struct vmd_proc *p, int debug, int verbose)
+{
+	static struct proc_child child;
+	static char logname[32];
+	struct event *parent_ev;
+
+	snprintf(logname, sizeof(logname), "vmd %s", p->name);
+	log_init(logname, debug, verbose);
+	child.proc = p;
+	child.parent_fd = VMD_CHILD_FD;
+	child.passed_fd = p->passes != PROC_PASS_NOTHING ? VMD_EXE_FD : -1;
+	child.debug = debug;
+	child.verbose = verbose;
+	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(child.parent_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    (child.passed_fd >= 0 && fcntl(child.passed_fd, F_SETFD, FD_CLOEXEC) < 0))
+		fatal("%s: its descriptors", p->name);
+	child.base = event_base_new();
+	if (child.base == NULL)
+		fatalx("%s: event_base_new", p->name);
+	if (p->confine() < 0)
+		fatalx("%s: cannot confine itself", p->name);
+	if (p->main(&child) < 0)
+		fatalx("%s: cannot start", p->name);
+	parent_ev = event_new(child.base, child.parent_fd, EV_READ | EV_PERSIST, proc_on_parent,
+			      &child);
+	if (parent_ev == NULL || event_add(parent_ev, NULL) < 0)
+		fatalx("%s: cannot watch the parent's socket", p->name);
+	event_base_dispatch(child.base);
+	return 0;
+}
+
+/* vmd -X name [-d] [-v...]: a re-executed child, by its row's name. */
 int
 proc_main(int argc, char *argv[])
 {
@@ -124,12 +269,10 @@ proc_main(int argc, char *argv[])
 	}
 	if (argc < 3)
 		return 1;
-	if (strcmp(argv[2], "control") == 0)
-		return control_main(debug, verbose);
-	if (strcmp(argv[2], "vmm") == 0)
-		return vmm_main(debug, verbose);
-	if (strcmp(argv[2], "priv") == 0)
-		return priv_main(debug, verbose);
+	for (int id = 0; id < PROC_MAX; id++)
+		if (procs[id].main != NULL && procs[id].spawned_by == PROC_PARENT &&
+		    strcmp(argv[2], procs[id].name) == 0)
+			return proc_run(&procs[id], debug, verbose);
 	fprintf(stderr, "vmd: unknown process %s\n", argv[2]);
 	return 1;
 }

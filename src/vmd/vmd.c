@@ -244,7 +244,7 @@ vmd_peer_apply_cred(struct vmd_env *env, struct msg *m, uint8_t *out, size_t out
 }
 
 /* One request from control, with its credentials the kernel's. */
-static void
+void
 vmd_control_message(struct vmd_env *env, struct msg *m)
 {
 	static uint8_t payload[MSG_PAYLOAD_MAX];
@@ -287,6 +287,55 @@ vmd_priv_refused(const struct msg *m)
 	log_warnx("priv refused %s %s: %s", msg_type_name(r.type), r.ifname, r.reason);
 }
 
+/* priv's messages: refusals, and taps that come to a launch that gave up. */
+void
+vmd_dispatch_priv(struct vmd_env *env, struct msg *m)
+{
+	if (m->hdr.type == MSG_PRIV_REFUSED)
+		vmd_priv_refused(m);
+	else if (m->hdr.type == MSG_PRIV_TAP)
+		log_debug("a late tap from priv: closed"); /* its launch gave up */
+	else
+		fatalx("unexpected %s from the priv process", msg_type_name(m->hdr.type));
+}
+
+/* How a child ended, for the parent's last words. */
+static void
+describe_child_end(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		snprintf(buf, len, "was killed by its system call filter "
+				   "(its log names the call; VMD_SECCOMP=log allows and logs it)");
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "exited (status %d)", WEXITSTATUS(status));
+}
+
+/*
+ * A child is gone (its socket closed, or SIGCHLD): the daemon cannot go on
+ * without it.  Its socket usually closes just before it can be reaped, so
+ * the wait allows it a moment to become a zombie.
+ */
+static void __attribute__((noreturn))
+vmd_child_gone(struct vmd_child *child, const int *known_status)
+{
+	char how[160] = "closed its socket";
+	int status;
+
+	if (known_status != NULL)
+		describe_child_end(*known_status, how, sizeof(how));
+	else
+		for (int tries = 0; tries < 100; tries++) {
+			if (waitpid(child->pid, &status, WNOHANG) == child->pid) {
+				describe_child_end(status, how, sizeof(how));
+				break;
+			}
+			usleep(10000);
+		}
+	fatalx("the %s process %s", child->name, how);
+}
+
 /*
  * Reads the messages waiting on a child's socket; its end is the daemon's.
  * Control's socket gives one message per call and has the lowest priority:
@@ -298,43 +347,42 @@ on_child_message(evutil_socket_t fd, short what, void *arg)
 {
 	struct vmd_child *child = arg;
 	struct vmd_env *env = child->env;
+	const struct vmd_proc *p = &procs[child->id];
 	static struct msg_buf buf;
 	struct msg m;
 	int rc;
 
-	while ((rc = msg_recv((int)fd, &m, &buf)) > 0) {
-		if (child == &env->control)
-			vmd_control_message(env, &m);
-		else if (child == &env->vmm)
-			vmd_dispatch_vmm(env, &m);
-		else if (m.hdr.type == MSG_PRIV_TAP)
-			log_debug("a late tap from priv: closed"); /* its launch gave up */
-		else if (m.hdr.type == MSG_PRIV_REFUSED)
-			vmd_priv_refused(&m);
-		else
-			fatalx("unexpected %s from the priv process", msg_type_name(m.hdr.type));
+	while ((rc = msg_recv(child->fd, &m, &buf)) > 0) {
+		p->parent_dispatch(env, &m);
 		msg_close_fds(&m);
 		if (child == &env->control)
 			return;
 	}
 	if (rc == 0)
-		fatalx("the %s process exited", child->name);
+		vmd_child_gone(child, NULL);
 	if (errno != EAGAIN)
 		fatal("%s process", child->name);
 }
 
+/* Starts the child of row id, passing what its row says. */
 static void
-vmd_spawn(struct vmd_env *env, struct vmd_child *child, const char *name, int exe_fd,
-	  int pass_fd)
+vmd_spawn(struct vmd_env *env, enum proc_id id, int exe_fd, int control_sock)
 {
+	struct vmd_child *child = env->children[id];
+	const struct vmd_proc *p = &procs[id];
+	int pass_fd = p->passes == PROC_PASS_CONTROL_SOCKET ? control_sock
+		      : p->passes == PROC_PASS_EXECUTABLE   ? exe_fd
+							    : -1;
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fatal("socketpair");
-	child->name = name;
-	child->pid = proc_spawn(name, exe_fd, sv[1], pass_fd, env->opts.debug, env->opts.verbose);
+	child->name = p->name;
+	child->id = id;
+	child->env = env;
+	child->pid = proc_spawn(p->name, exe_fd, sv[1], pass_fd, env->opts.debug, env->opts.verbose);
 	if (child->pid < 0)
-		fatal("fork %s", name);
+		fatal("fork %s", p->name);
 	close(sv[1]);
 	child->fd = sv[0];
 	child->env = env;
@@ -345,7 +393,19 @@ vmd_spawn(struct vmd_env *env, struct vmd_child *child, const char *name, int ex
 	    event_add(child->ev, NULL) < 0 ||
 	    msg_channel_init(&child->out, env->base, child->fd, VMD_CHILD_QUEUE_MAX,
 			     on_child_write_error, child) < 0)
-		fatalx("%s: cannot watch its socket", name);
+		fatalx("%s: cannot watch its socket", p->name);
+}
+
+/* Starts every child the parent spawns, in procs[] order. */
+static void
+vmd_spawn_children(struct vmd_env *env, int exe_fd, int control_sock)
+{
+	env->children[PROC_PRIV] = &env->priv;
+	env->children[PROC_VMM] = &env->vmm;
+	env->children[PROC_CONTROL] = &env->control;
+	for (int id = 0; id < PROC_MAX; id++)
+		if (env->children[id] != NULL)
+			vmd_spawn(env, (enum proc_id)id, exe_fd, control_sock);
 }
 
 /* /run/vmd.sock, owned as `socket owner` says; refuses a live one. */
@@ -443,11 +503,9 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		if (pid == env->control.pid || pid == env->vmm.pid || pid == env->priv.pid)
-			fatalx("the %s process died",
-			       pid == env->control.pid ? "control"
-			       : pid == env->vmm.pid   ? "vmm"
-						       : "priv");
+		for (int id = 0; id < PROC_MAX; id++)
+			if (env->children[id] != NULL && env->children[id]->pid == pid)
+				vmd_child_gone(env->children[id], &status);
 }
 
 static void
@@ -521,17 +579,19 @@ vmd_main(int argc, char *argv[])
 	if (env.base == NULL || event_base_priority_init(env.base, VMD_PRIO_COUNT) < 0)
 		fatalx("event_base_new");
 	vmd_setup_signals(&env);
-	vmd_spawn(&env, &env.priv, "priv", exe, -1);
-	vmd_spawn(&env, &env.vmm, "vmm", exe, exe);
-	vmd_spawn(&env, &env.control, "control", exe, sock);
+	vmd_spawn_children(&env, exe, sock);
 	close(sock);
+	close(exe);
+	/* Filters are inherited: the parent's comes once its children run. */
+	if (procs[PROC_PARENT].confine() < 0)
+		fatalx("cannot confine the parent");
 	log_info("started");
 	vmd_send_switches(&env);
 	vm_stagger_start(&env);
 	event_base_dispatch(env.base);
-	kill(env.control.pid, SIGTERM);
-	kill(env.vmm.pid, SIGTERM);
-	kill(env.priv.pid, SIGTERM);
+	for (int id = 0; id < PROC_MAX; id++)
+		if (env.children[id] != NULL)
+			kill(env.children[id]->pid, SIGTERM);
 	unlink(VMD_SOCKET_PATH);
 	return 0;
 }

@@ -90,12 +90,71 @@ struct vmd_options {
 	int verbose;	/* -v, repeatable */
 };
 
+struct event_base;
+struct vmd_env;
+
+/*
+ * The daemon's processes, in the order the parent starts its children
+ * (priv first, control last: clients come in once everything runs).
+ */
+enum proc_id {
+	PROC_PARENT,
+	PROC_PRIV,
+	PROC_VMM,
+	PROC_CONTROL,
+	PROC_VM, /* spawned by vmm, one per VM */
+	PROC_MAX
+};
+
+/* The descriptor a child finds on VMD_EXE_FD, besides its socket on VMD_CHILD_FD. */
+enum proc_pass {
+	PROC_PASS_NOTHING,
+	PROC_PASS_CONTROL_SOCKET, /* /run/vmd.sock, listening */
+	PROC_PASS_EXECUTABLE,	  /* the vmd binary, to execute VM processes */
+};
+
+/* What proc_run() hands a child's main, and keeps for its parent watch. */
+struct proc_child {
+	const struct vmd_proc *proc;
+	struct event_base *base;
+	int parent_fd;
+	int passed_fd; /* VMD_EXE_FD, or -1 */
+	int debug, verbose;
+	void *env;     /* the process's environment: its main sets it */
+	struct msg_buf buf;
+};
+
+/*
+ * One row of procs[] (proc.c): a process and its powers.  vmd.8's
+ * PROCESSES section says the same in words.
+ */
+struct vmd_proc {
+	const char *name;      /* `vmd -X name`, and its log name */
+	const char *user;      /* the account it becomes; NULL: stays root */
+	bool empty_root;       /* chroot to VMD_EMPTY_DIR */
+	bool files_as_nobody;  /* opens files as uid and gid 65534 (fsuid, fsgid) */
+	int namespaces;	       /* CLONE_NEW* it enters */
+	uint64_t caps;	       /* capabilities kept (bounding set included) */
+	int death_signal;      /* what the parent's death sends it */
+	enum proc_pass passes; /* what the parent passes on VMD_EXE_FD */
+	int (*filter)(void);   /* installs its seccomp filter */
+	int (*confine)(void);  /* all of the above, as the process does it */
+	int (*main)(struct proc_child *);		  /* sets its environment and events up */
+	void (*dispatch)(void *env, struct msg *);	  /* a message from the parent */
+	void (*parent_gone)(void *env);			  /* its parent's socket closed */
+	void (*parent_dispatch)(struct vmd_env *, struct msg *); /* in the parent: one from it */
+	enum proc_id spawned_by;
+};
+
+extern const struct vmd_proc procs[PROC_MAX];
+
 struct vmd_child {
 	const char *name;
+	enum proc_id id; /* its row in procs[] */
+	struct vmd_env *env;
 	pid_t pid;
 	int fd;
 	struct event *ev;
-	struct vmd_env *env;
 	struct msg_channel out; /* queued writes: the parent never blocks on a child */
 };
 
@@ -118,6 +177,7 @@ struct vmd_env {
 	struct vmd_child control, vmm, priv;
 	struct vmd_peer_list peers; /* control's clients (MSG_CTL_CLIENT) */
 	int npeers;
+	struct vmd_child *children[PROC_MAX]; /* by row of procs[]: the three above */
 	uid_t vmd_uid;
 	gid_t vmd_gid;
 	bool shutting_down;
@@ -147,18 +207,40 @@ void vmd_peer_update(struct vmd_env *, struct msg *);
  * never told about, or a payload too short to hold a cred.
  */
 int vmd_peer_apply_cred(struct vmd_env *, struct msg *, uint8_t *out, size_t outlen);
+void vmd_dispatch_priv(struct vmd_env *, struct msg *);
+/* control's messages: requests, their credentials replaced by the kernel's, and clients. */
+void vmd_control_message(struct vmd_env *, struct msg *);
 
-/* proc.c: re-executed children and dropping privileges */
+/* proc.c: the table of processes, re-executed children, their common setup */
 int proc_main(int argc, char *argv[]);
+int proc_run(const struct vmd_proc *, int debug, int verbose);
 pid_t proc_spawn(const char *name, int exe_fd, int sock, int extra_fd, int debug, int verbose);
 void proc_drop_privileges(const char *procname, bool do_chroot);
 int proc_lookup_user(uid_t *uid, gid_t *gid);
 int proc_sandbox_chroot(void);
 
+/* confine.c: roots, identities, capabilities, filters of parent, control, priv */
+int proc_confine(const struct vmd_proc *);
+int confine_capabilities(uint64_t keep);
+int parent_confine(void);
+int control_confine(void);
+int priv_confine(void);
+int filter_parent(void);
+int filter_control(void);
+int filter_priv(void);
+
+/* vmm_confine.c: vmm's identity, root and filter */
+int vmm_confine(void);
+
 /* control.c, vmm.c, priv.c: the children's entries */
-int control_main(int debug, int verbose);
-int vmm_main(int debug, int verbose);
-int priv_main(int debug, int verbose);
+int control_main(struct proc_child *);
+void control_dispatch(void *env, struct msg *);
+int vmm_main(struct proc_child *);
+void vmm_dispatch(void *env, struct msg *);
+void vmm_parent_gone(void *env);
+int priv_main(struct proc_child *);
+void priv_dispatch(void *env, struct msg *);
+void priv_parent_gone(void *env);
 
 /* registry.c: the VMs the parent knows, and the pure rules about them */
 struct vmd_vm *vm_find(struct vmd_env *, uint32_t id, const char *name);

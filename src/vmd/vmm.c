@@ -213,9 +213,10 @@ vmm_forward(struct vmm_env *env, struct vmm_vm *vm, struct msg *m)
 	vmm_send_vm(vm, m->hdr.type, m->data, m->hdr.len, m->fds, m->nfds);
 }
 
-static void
-vmm_dispatch(struct vmm_env *env, struct msg *m)
+void
+vmm_dispatch(void *arg, struct msg *m)
 {
+	struct vmm_env *env = arg;
 	struct msg_vm_event ev;
 	struct msg_vm_fd fdmsg;
 	struct vmm_vm *vm;
@@ -242,10 +243,6 @@ vmm_dispatch(struct vmm_env *env, struct msg *m)
 	}
 	if (msg_read_vm_event(m, &ev) < 0)
 		fatalx("vmm: unexpected %s message", msg_type_name(m->hdr.type));
-	if (m->hdr.type == MSG_LOG_VERBOSE) {
-		log_set_verbose(ev.status);
-		return;
-	}
 	if ((vm = vmm_find(env, ev.vm_id)) == NULL) {
 		if (m->hdr.type == MSG_VMM_PAUSE || m->hdr.type == MSG_VMM_UNPAUSE)
 			vmm_send_parent(env, m->hdr.type == MSG_VMM_PAUSE ? MSG_VMM_PAUSED
@@ -268,24 +265,15 @@ vmm_dispatch(struct vmm_env *env, struct msg *m)
 	}
 }
 
-static void
-on_parent(evutil_socket_t fd, short what, void *arg)
+/* The parent is gone: no VM outlives it. */
+void
+vmm_parent_gone(void *arg)
 {
 	struct vmm_env *env = arg;
 	struct vmm_vm *vm;
-	struct msg m;
-	int rc;
 
-	while ((rc = msg_recv(env->parent_fd, &m, &env->buf)) > 0) {
-		vmm_dispatch(env, &m);
-		msg_close_fds(&m);
-	}
-	if (rc < 0 && errno == EAGAIN)
-		return;
-	/* The parent is gone: no VM outlives it. */
 	TAILQ_FOREACH(vm, &env->vms, entry)
 		kill(vm->pid, SIGKILL);
-	exit(rc == 0 ? 0 : 1);
 }
 
 static void
@@ -320,33 +308,27 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	exit(0);
 }
 
+/* Runs confined (proc_run, vmm_confine). */
 int
-vmm_main(int debug, int verbose)
+vmm_main(struct proc_child *child)
 {
 	static struct vmm_env env;
-	struct event *parent_ev, *chld, *term;
+	struct event *chld, *term;
 
-	log_init("vmd vmm", debug, verbose);
-	env.parent_fd = VMD_CHILD_FD;
-	env.exe_fd = VMD_EXE_FD;
-	env.debug = debug;
-	env.verbose = verbose;
-	fcntl(env.exe_fd, F_SETFD, FD_CLOEXEC);
+	child->env = &env;
+	env.base = child->base;
+	env.parent_fd = child->parent_fd;
+	env.exe_fd = child->passed_fd;
+	env.debug = child->debug;
+	env.verbose = child->verbose;
 	TAILQ_INIT(&env.vms);
-	proc_drop_privileges("vmm", false);
-	signal(SIGPIPE, SIG_IGN);
-	env.base = event_base_new();
-	if (env.base == NULL)
-		fatalx("vmm: event_base_new");
-	parent_ev = event_new(env.base, env.parent_fd, EV_READ | EV_PERSIST, on_parent, &env);
 	chld = evsignal_new(env.base, SIGCHLD, on_sigchld, &env);
 	term = evsignal_new(env.base, SIGTERM, on_terminate, &env);
 	if (msg_channel_init(&env.to_parent, env.base, env.parent_fd, VMM_PARENT_QUEUE_MAX,
-			     on_parent_write_error, &env) < 0)
-		fatalx("vmm: cannot watch the parent's socket");
-	if (!parent_ev || !chld || !term || event_add(parent_ev, NULL) < 0 ||
-	    event_add(chld, NULL) < 0 || event_add(term, NULL) < 0)
-		fatalx("vmm: cannot set up its events");
-	event_base_dispatch(env.base);
+			     on_parent_write_error, &env) < 0 ||
+	    !chld || !term || event_add(chld, NULL) < 0 || event_add(term, NULL) < 0) {
+		log_warnx("vmm: cannot set up its events");
+		return -1;
+	}
 	return 0;
 }
