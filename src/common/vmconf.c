@@ -61,6 +61,8 @@ vmd_globals_init(struct vmd_globals *g)
 	g->prefix6_len = VMD_PREFIX6_LEN_DEFAULT;
 	g->socket_owner.uid = g->socket_owner.gid = VM_ID_NONE;
 	g->stagger_delay = VMD_STAGGER_DELAY_DEFAULT;
+	g->uid_first = VMD_UID_FIRST_DEFAULT;
+	g->uid_count = VMD_UID_COUNT_DEFAULT;
 }
 
 /* Names are used in paths, interface descriptions and messages: keep them plain. */
