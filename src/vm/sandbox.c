@@ -177,13 +177,22 @@ sandbox_keep_caps(uint64_t mask)
 	struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2] = { 0 };
 
+	/* Dropping from the bounding set takes CAP_SETPCAP in effect: raise what is permitted first. */
+	if (syscall(SYS_capget, &header, data) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++)
+		data[i].effective = data[i].permitted;
+	if (syscall(SYS_capset, &header, data) < 0)
+		return -1;
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
 		if (!(mask & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
 		    errno != EINVAL && errno != EPERM)
 			return -1;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		data[i].effective = data[i].permitted = (uint32_t)(mask >> (32 * i));
+		data[i].inheritable = 0;
+	}
 	return (int)syscall(SYS_capset, &header, data);
 }
 

@@ -278,6 +278,8 @@ check_status(pid_t pid, uint32_t uid)
 			seen |= 8;
 		if (strcmp(line, "CapPrm:\t0000000000000000\n") == 0)
 			seen |= 16;
+		if (strcmp(line, "CapBnd:\t0000000000000000\n") == 0)
+			seen |= 32;
 	}
 	fclose(f);
 	for (const char *const *ns = (const char *const[]){ "pid", "net", "mnt", "ipc", "uts", "user", NULL }; *ns; ns++) {
@@ -290,8 +292,8 @@ check_status(pid_t pid, uint32_t uid)
 			failures++;
 		}
 	}
-	if (seen != 31) {
-		printf("FAIL vmsandbox-status: uid/Seccomp/NoNewPrivs/CapEff/CapPrm not as expected (%#x)\n", seen);
+	if (seen != 63) {
+		printf("FAIL vmsandbox-status: uid/Seccomp/NoNewPrivs/CapEff/CapPrm/CapBnd not as expected (%#x)\n", seen);
 		failures++;
 	} else {
 		printf("ok vmsandbox-status (uid %u, Seccomp 2, NoNewPrivs 1, no capabilities, own namespaces)\n", uid);
