@@ -113,7 +113,7 @@ static const int spawn_syscalls[] = {
 	SCMP_SYS(statfs), SCMP_SYS(fstatfs), SCMP_SYS(sysinfo), SCMP_SYS(getppid), SCMP_SYS(getpgrp),
 	SCMP_SYS(getresuid), SCMP_SYS(getresgid), SCMP_SYS(getgroups), SCMP_SYS(chdir),
 	SCMP_SYS(fchdir), SCMP_SYS(umask), SCMP_SYS(pipe), SCMP_SYS(mmap), SCMP_SYS(mprotect),
-	SCMP_SYS(connect), SCMP_SYS(setrlimit), SCMP_SYS(getpriority),
+	SCMP_SYS(connect), SCMP_SYS(setrlimit), SCMP_SYS(getpriority), SCMP_SYS(seccomp),
 	/* The VM process's own root: a tmpfs in its mount namespace (vmm lacks CAP_SYS_ADMIN for it). */
 	SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
 };

@@ -14,6 +14,7 @@
 #include <linux/if_tun.h>
 #include <linux/io_uring.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pty.h>
 #include <sched.h>
 #include <signal.h>
@@ -119,6 +120,32 @@ static int do_raise_self(void)
 	return raise(SIGUSR1) == 0 ? 0 : 2;
 }
 
+/* The role filters load in threads, and narrow them: a vCPU thread may not talk to vmm. */
+static void *role_thread(void *arg)
+{
+	enum sandbox_role role = *(enum sandbox_role *)arg;
+	struct msghdr mh = { 0 };
+
+	if (vm_sandbox_thread(role) < 0)
+		return (void *)2;
+	if (role == SANDBOX_ROLE_VCPU)
+		sendmsg(0, &mh, 0);
+	else
+		ioctl(tap_fd, TUNSETOFFLOAD, 0);
+	return NULL;
+}
+static int run_role_thread(enum sandbox_role role)
+{
+	pthread_t t;
+	void *rc;
+
+	if (pthread_create(&t, NULL, role_thread, &role) != 0 || pthread_join(t, &rc) != 0)
+		return 2;
+	return rc == NULL ? 1 : 2;
+}
+static int do_vcpu_thread(void) { return run_role_thread(SANDBOX_ROLE_VCPU); }
+static int do_device_thread(void) { return run_role_thread(SANDBOX_ROLE_DEVICE); }
+
 enum outcome { KILLED, REFUSED, WORKS };
 
 struct attack {
@@ -148,6 +175,8 @@ static const struct attack attacks[] = {
 	{ "exec-memory", do_exec_memory, KILLED, "mmap" },
 	{ "fork", do_fork, KILLED, "clone" },
 	{ "setuid-root", do_setuid, KILLED, "setresuid" },
+	{ "vcpu-thread-sendmsg", do_vcpu_thread, KILLED, "sendmsg" },
+	{ "device-thread-tap-ioctl", do_device_thread, KILLED, "ioctl" },
 	{ "tap-offload-still-works", do_tap_offload, WORKS, NULL },
 	{ "signal-self-still-works", do_raise_self, WORKS, NULL },
 };
