@@ -319,6 +319,8 @@ vmm_exec_vm(struct vmm_env *env, struct vmm_vm *vm, uint32_t cpus, int sock, int
 		while (waitpid(child, status, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (rc < 0 && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+		*status = 1 << 8; /* it exited, but vmm got no VM process: a failure all the same */
 	return rc;
 }
 
