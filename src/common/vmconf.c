@@ -63,6 +63,8 @@ vmd_globals_init(struct vmd_globals *g)
 	g->stagger_delay = VMD_STAGGER_DELAY_DEFAULT;
 	g->user_limit = (struct vmd_user_limit){ VM_ID_NONE, 0, VMD_LIMIT_VMS_DEFAULT,
 						 VMD_LIMIT_CPUS_DEFAULT, VMD_LIMIT_MEMORY_DEFAULT };
+	g->uid_first = VMD_UID_FIRST_DEFAULT;
+	g->uid_count = VMD_UID_COUNT_DEFAULT;
 }
 
 /* Names are used in paths, interface descriptions and messages: keep them plain. */

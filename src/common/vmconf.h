@@ -191,8 +191,13 @@ struct vmd_globals {
 	struct vmd_user_limit user_limit;	/* the default; uid VM_ID_NONE */
 	struct vmd_user_limit user_limits[VMD_MAX_USER_LIMITS]; /* per user */
 	uint32_t nuser_limits;
+	uint32_t uid_first;	   /* uid range: vmm's and the VMs' identities (vmd.8) */
+	uint32_t uid_count;	   /* a power of two; uid_first a multiple of it */
 	uint32_t set;
 };
+
+#define VMD_UID_FIRST_DEFAULT 0x7ee00000u
+#define VMD_UID_COUNT_DEFAULT 65536u
 
 #define VMD_PREFIX4_DEFAULT	"100.64.0.0"
 #define VMD_PREFIX4_LEN_DEFAULT 10

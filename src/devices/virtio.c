@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "devices/virtio.h"
+#include "vm/sandbox.h"
 #include "vm/vm.h"
 
 #define EXTRA_EVENT VIRTIO_MAX_QUEUES /* epoll tag of the extra fd */
@@ -240,6 +241,10 @@ virtio_io_thread(void *arg)
 	struct virtio_device *dev = arg;
 	struct epoll_event events[VIRTIO_MAX_QUEUES + 1];
 
+	if (vm_sandbox_thread(SANDBOX_ROLE_DEVICE) < 0) {
+		vm_request_exit(dev->vm, VM_EXIT_ERROR);
+		return NULL;
+	}
 	for (;;) {
 		int n = epoll_wait(dev->epoll_fd, events, VIRTIO_MAX_QUEUES + 1, -1);
 

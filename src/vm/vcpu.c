@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "vm/cpuid.h"
 #include "vm/memory.h"
+#include "vm/sandbox.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 #include "vm/vm_ipc.h"
@@ -203,6 +204,10 @@ vcpu_thread(void *arg)
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
 
+	if (vm_sandbox_thread(SANDBOX_ROLE_VCPU) < 0) {
+		vm_request_exit(vm, VM_EXIT_ERROR);
+		return NULL;
+	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		if (atomic_load(&vm->pause_requested))
 			vm_pause_park(vcpu);

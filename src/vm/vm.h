@@ -18,6 +18,7 @@
 #define VM_EXIT_POWEROFF 0 /* the guest powered off */
 #define VM_EXIT_ERROR	 1 /* refused to start, or an internal error */
 #define VM_EXIT_REBOOT	 3 /* the guest asked for a reset: start it again */
+#define VM_EXIT_FILTER	 4 /* killed by its system call filter (its log names the call) */
 
 /* Guest physical memory layout. */
 #define GIB			 (1ULL << 30)

@@ -25,6 +25,7 @@
 #include "vm/vcpu.h"
 #include "vm/firmware.h"
 #include "vm/vm.h"
+#include "vm/sandbox.h"
 #include "vm/vm_ipc.h"
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0"

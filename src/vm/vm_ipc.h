@@ -23,7 +23,6 @@ int vm_ipc_attach(struct vm *vm, struct event_base *base);
 /* Called by a vCPU thread when vm->pause_requested is set: parks it until unpause. */
 void vm_pause_park(struct vcpu *vcpu);
 
-/* sandbox.c: the empty chroot and the system call filter. */
-int vm_sandbox(const char *name);
+/* sandbox.h: the VM process's confinement, called once every descriptor has arrived. */
 
 #endif

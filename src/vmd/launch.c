@@ -467,8 +467,9 @@ notify_waiters(struct vmd_env *env, struct vmd_vm *vm, const char *how)
 static void
 describe_exit(int status, char *buf, size_t len)
 {
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
-		snprintf(buf, len, "killed by its system call filter (VMD_SECCOMP=log names the call)");
+	if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) ||
+	    (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_FILTER))
+		snprintf(buf, len, "killed by the system call filter (its log names the call)");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
 	else if (WEXITSTATUS(status) == VM_EXIT_POWEROFF)

@@ -140,7 +140,7 @@ static int set_user_limit(struct parser *, const YYLTYPE *, uint32_t, long long,
 
 %token ALLOW BOOT CDROM CMDLINE CPUS DELAY DEVICE DISABLE DISK DOWN ENABLE FORMAT
 %token GROUP INCLUDE INET6 INITRD INSTANCE INTERFACE INTERFACES KERNEL LLADDR LOCAL
-%token LOCKED MEMORY OWNER PARALLEL PREFIX READONLY SOCKET STAGGERED START SWITCH UP VM
+%token LOCKED MEMORY OWNER PARALLEL PREFIX RANGE READONLY SOCKET STAGGERED START SWITCH UID UP VM
 %token LIMIT USER VMS
 %token LEXERROR
 %token <string> STRING WORD
@@ -233,6 +233,19 @@ global		: LOCAL PREFIX string {
 		| STAGGERED START PARALLEL integer DELAY integer {
 			if (set_stagger(p, &@4, $4, $6) == -1)
 				YYABORT;
+		}
+		| UID RANGE integer integer {
+			/* Aligned powers of two: vmm's filter pins setresuid to the range with one mask. */
+			unsigned long long first = (unsigned long long)$3, count = (unsigned long long)$4;
+
+			if ($3 < 1 || $4 < 4 || (count & (count - 1)) || first % count ||
+			    first + count > 0xffffffffULL) {
+				conf_error(p, &@3, "uid range %lld %lld: the count must be a power of two (4 or more) "
+					"and the first uid a non-zero multiple of it, below 2^32", $3, $4);
+				YYABORT;
+			}
+			p->conf.globals.uid_first = (uint32_t)first;
+			p->conf.globals.uid_count = (uint32_t)count;
 		}
 		| LIMIT USER limit_who limit_items
 		;
@@ -585,11 +598,13 @@ static const struct keyword {
 	{ "owner", OWNER },
 	{ "parallel", PARALLEL },
 	{ "prefix", PREFIX },
+	{ "range", RANGE },
 	{ "readonly", READONLY },
 	{ "socket", SOCKET },
 	{ "staggered", STAGGERED },
 	{ "start", START },
 	{ "switch", SWITCH },
+	{ "uid", UID },
 	{ "up", UP },
 	{ "user", USER },
 	{ "vm", VM },

@@ -36,6 +36,13 @@
 	(CAP(CAP_SETUID) | CAP(CAP_SETGID) | CAP(CAP_DAC_OVERRIDE) |                  \
 	 CAP(CAP_DAC_READ_SEARCH) | CAP(CAP_FOWNER) | CAP(CAP_CHOWN) | CAP(CAP_KILL))
 
+/* vmm confines itself in vmm_main (vmm_confine.c): nothing to do before. */
+static int
+vmm_confine_in_main(void)
+{
+	return 0;
+}
+
 const struct vmd_proc procs[PROC_MAX] = {
 	[PROC_PARENT] = {
 		.name = "parent",
@@ -60,13 +67,15 @@ const struct vmd_proc procs[PROC_MAX] = {
 		.parent_gone = priv_parent_gone,
 		.parent_dispatch = vmd_dispatch_priv,
 	},
-	/* Its identity, root and filter are vmm_confine()'s. */
+	/*
+	 * Its identity, root and filter are vmm_confine()'s, which vmm_main
+	 * calls once it has opened what it keeps (/dev/null for the VMs' stdio).
+	 */
 	[PROC_VMM] = {
 		.name = "vmm",
-		.user = VMD_USER,
 		.death_signal = SIGKILL,
 		.passes = PROC_PASS_EXECUTABLE,
-		.confine = vmm_confine,
+		.confine = vmm_confine_in_main,
 		.main = vmm_main,
 		.dispatch = vmm_dispatch,
 		.parent_gone = vmm_parent_gone,

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "vmd/config.h"
 #include "vmd/vmd.h"
+#include "vmd/vmm_confine.h"
 
 /* Event priorities: lower runs first. */
 enum {
@@ -550,6 +551,18 @@ vmd_preflight(struct vmd_env *env)
 		fatal("%s", VMD_EMPTY_DIR);
 }
 
+/* vmm and the VMs' identities: checked against every account, then handed to vmm (vmm_confine.h). */
+static int
+vmd_pass_uid_range(const struct vmd_globals *g, char *err, size_t errlen)
+{
+	char range[32];
+
+	if (vmm_check_uid_range(g->uid_first, g->uid_count, err, errlen) < 0)
+		return -1;
+	snprintf(range, sizeof(range), "%u:%u", g->uid_first, g->uid_count);
+	return setenv(VMD_UID_RANGE_ENV, range, 1);
+}
+
 int
 vmd_main(int argc, char *argv[])
 {
@@ -566,6 +579,10 @@ vmd_main(int argc, char *argv[])
 	config_init(&env.conf);
 	if (vmd_load_config(&env, env.opts.conf_path, true, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (vmd_pass_uid_range(&env.conf.globals, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vmd: %s\n", err);
 		return 1;
 	}
 	log_init("vmd", env.opts.debug, env.opts.verbose);
