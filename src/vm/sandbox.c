@@ -242,8 +242,9 @@ add_process_rules(scmp_filter_ctx ctx)
 	return rc;
 }
 
-static int
-load_filter(scmp_filter_ctx ctx, int rc)
+/* Loads ctx unless rc already says a rule failed; releases it either way. */
+int
+sandbox_load_filter(scmp_filter_ctx ctx, int rc)
 {
 	if (rc == 0)
 		rc = seccomp_load(ctx);
@@ -263,7 +264,7 @@ sandbox_vm_filter(void)
 	if (ctx == NULL)
 		return -1;
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	return load_filter(ctx, add_process_rules(ctx));
+	return sandbox_load_filter(ctx, add_process_rules(ctx));
 }
 
 int
@@ -291,7 +292,7 @@ vm_sandbox_thread(enum sandbox_role role)
 			rc = seccomp_rule_add(ctx, refuse, SCMP_SYS(ioctl), 1,
 					      SCMP_A1(SCMP_CMP_NE, KVM_IRQ_LINE));
 	}
-	if (load_filter(ctx, rc) < 0) {
+	if (sandbox_load_filter(ctx, rc) < 0) {
 		log_warn("cannot load the %s thread's filter", role == SANDBOX_ROLE_VCPU ? "vCPU" : "device");
 		return -1;
 	}

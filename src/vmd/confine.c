@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "vm/sandbox.h"
 #include "vmd/vmd.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -132,19 +133,6 @@ filter_child_base(scmp_filter_ctx ctx)
 	return rc;
 }
 
-static int
-filter_load(scmp_filter_ctx ctx, int rc)
-{
-	if (rc == 0)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc != 0) {
-		errno = -rc;
-		return -1;
-	}
-	return 0;
-}
-
 static scmp_filter_ctx
 filter_new(const char *procname, uint32_t default_action)
 {
@@ -185,7 +173,7 @@ filter_control(void)
 	if (rc == 0)
 		rc = act_all(ctx, SCMP_ACT_ERRNO(EPERM),
 			     (const int[]){ SCMP_SYS(socket), SCMP_SYS(connect) }, 2);
-	return filter_load(ctx, rc);
+	return sandbox_load_filter(ctx, rc);
 }
 
 /* The ioctls network setup takes (src/net/netif.c, glibc's if_nametoindex). */
@@ -231,7 +219,7 @@ filter_priv(void)
 					      (scmp_datum_t)(priv_ioctls[i] & 0xffffffffu)));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(open), 0);
-	return filter_load(ctx, rc);
+	return sandbox_load_filter(ctx, rc);
 }
 
 /*
@@ -284,7 +272,7 @@ filter_parent(void)
 		rc = seccomp_rule_add(ctx, refused, SCMP_SYS(clone), 1,
 				      SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_flags[i],
 					      namespace_flags[i]));
-	return filter_load(ctx, rc);
+	return sandbox_load_filter(ctx, rc);
 }
 
 /*

@@ -179,19 +179,10 @@ static int
 vmm_filter(const struct vmm_identity *id)
 {
 	scmp_filter_ctx ctx = seccomp_init(sandbox_refuse_action());
-	int rc;
 
 	if (ctx == NULL)
 		return -1;
-	rc = add_vmm_rules(ctx, id);
-	if (rc == 0)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc != 0) {
-		errno = -rc;
-		return -1;
-	}
-	return 0;
+	return sandbox_load_filter(ctx, add_vmm_rules(ctx, id));
 }
 
 int
