@@ -262,6 +262,7 @@ open_tap(struct launch *l, uint32_t index)
 {
 	struct msg_priv_tap tap;
 	struct msg_vm_nic vnic;
+	char asked[VM_IFNAME_MAX];
 	struct pollfd pfd = { l->env->priv.fd, POLLIN, 0 };
 	static struct msg_buf buf;
 	struct msg m;
@@ -269,6 +270,7 @@ open_tap(struct launch *l, uint32_t index)
 
 	if (vmd_tap_request(l->env, l->vm, index, &tap, &vnic, l->err, l->errlen) < 0)
 		return -1;
+	snprintf(asked, sizeof(asked), "%s", tap.ifname);
 	vmd_send_child(l->env, &l->env->priv, MSG_PRIV_TAP, l->vm->id, &tap, sizeof(tap), NULL, 0);
 	if (vmd_flush_child(&l->env->priv, 5000) < 0)
 		return launch_error(l, "interface %s: priv does not read its socket", tap.ifname);
@@ -284,6 +286,12 @@ open_tap(struct launch *l, uint32_t index)
 	}
 	if (rc <= 0 || msg_read_priv_tap(&m, &tap) < 0)
 		fatalx("priv: malformed answer");
+	if (m.hdr.peer_id != l->vm->id || strcmp(tap.ifname, asked) != 0) {
+		/* The late answer of a launch that gave up: never another VM's tap. */
+		log_warnx("interface %s: priv answered for %s: closed", asked, tap.ifname);
+		msg_close_fds(&m);
+		return launch_error(l, "interface %s: priv answered another request", asked);
+	}
 	if (tap.error != 0 || m.nfds != 1) {
 		msg_close_fds(&m);
 		if (tap.reason[0] != '\0')

@@ -176,6 +176,8 @@ handle_start(struct vmd_env *env, uint32_t peer, struct ctl_start *req)
 		vmd_reply(env, peer, EDQUOT, vm->id, "%s: %s", vm->params.name, err);
 		if (vm->state == VM_STATE_STOPPED && !vm->from_config)
 			vm_remove(env, vm);
+		else if (vm->state == VM_STATE_STOPPED)
+			restore_config(env, vm); /* a refused start's -d must not wait for the next one */
 		return;
 	}
 	vm->opener = req->cred;

@@ -166,9 +166,31 @@ peer_find(struct vmd_env *env, uint32_t id)
 	return NULL;
 }
 
+/*
+ * Whether fd is a connection accepted on vmd's own socket: a compromised
+ * control could otherwise pass a socket whose peer is the parent itself (its
+ * socketpair, the listening socket) and be taken for root.
+ */
+static bool
+accepted_on_control_socket(const struct vmd_env *env, int fd)
+{
+	struct sockaddr_un name;
+	socklen_t len = sizeof(name);
+	int listening = 1;
+	socklen_t llen = sizeof(listening);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 || listening)
+		return false;
+	if (env->control_addr_len == 0)
+		return true;
+	memset(&name, 0, sizeof(name));
+	return getsockname(fd, (struct sockaddr *)&name, &len) == 0 && len == env->control_addr_len &&
+	       memcmp(&name, &env->control_addr, len) == 0;
+}
+
 /* The kernel's word on who is at the other end of a client's connection. */
 static int
-peer_cred_of_socket(int fd, struct ctl_cred *cred)
+peer_cred_of_socket(const struct vmd_env *env, int fd, struct ctl_cred *cred)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
@@ -176,7 +198,9 @@ peer_cred_of_socket(int fd, struct ctl_cred *cred)
 	socklen_t dlen = sizeof(domain);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || domain != AF_UNIX ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || uc.pid <= 0)
+	    !accepted_on_control_socket(env, fd) ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || uc.pid <= 0 ||
+	    uc.pid == getpid())
 		return -1;
 	*cred = (struct ctl_cred){ uc.uid, uc.gid, uc.pid };
 	return 0;
@@ -202,7 +226,7 @@ vmd_peer_update(struct vmd_env *env, struct msg *m)
 		return;
 	}
 	fd = msg_take_fd(m, 0);
-	if (peer_cred_of_socket(fd, &cred) < 0) {
+	if (peer_cred_of_socket(env, fd, &cred) < 0) {
 		/* Not a client's connection: nobody's requests are taken for it. */
 		log_warnx("client %u: control passed a descriptor that is not a client's socket",
 			  client.peer_id);
@@ -435,6 +459,9 @@ vmd_open_socket(struct vmd_env *env)
 		fatal("%s", VMD_SOCKET_PATH);
 	if (listen(fd, 16) < 0)
 		fatal("listen %s", VMD_SOCKET_PATH);
+	env->control_addr_len = sizeof(env->control_addr);
+	if (getsockname(fd, (struct sockaddr *)&env->control_addr, &env->control_addr_len) < 0)
+		fatal("%s", VMD_SOCKET_PATH);
 	return fd;
 }
 

@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "common/proto.h"
@@ -176,6 +178,8 @@ struct vmd_env {
 	struct event_base *base;
 	struct vmd_child control, vmm, priv;
 	struct vmd_peer_list peers; /* control's clients (MSG_CTL_CLIENT) */
+	struct sockaddr_un control_addr; /* /run/vmd.sock as bound: a client's socket must be accepted on it */
+	socklen_t control_addr_len;	 /* 0: not bound (tests) */
 	int npeers;
 	struct vmd_child *children[PROC_MAX]; /* by row of procs[]: the three above */
 	uid_t vmd_uid;

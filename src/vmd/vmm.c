@@ -317,6 +317,26 @@ vmm_take_slot(struct vmm_env *env, uint32_t *slot)
 }
 
 /* Starts the VM process for vm (its slot taken); -1 and the wait status of the failed child. */
+/*
+ * Waits for the spawning child.  One that reported has exited or is about to;
+ * one that did not report is given a second to exit.  vmm may not kill() (its
+ * filter: it signals only the pidfds of VM processes), so a child still stuck
+ * after that is left to on_sigchld, which reaps strays.
+ */
+static void
+vmm_reap_spawner(pid_t child, int reported, int *status)
+{
+	for (int tries = 0; tries < (reported < 0 ? 100 : 1000); tries++) {
+		pid_t r = waitpid(child, status, reported < 0 ? WNOHANG : 0);
+
+		if (r == child || (r < 0 && errno != EINTR))
+			return;
+		if (r == 0)
+			usleep(10000);
+	}
+	log_warnx("vmm: spawning child %d is stuck; left to exit on its own", (int)child);
+}
+
 static int
 vmm_exec_vm(struct vmm_env *env, struct vmm_vm *vm, uint32_t cpus, int sock, int *status)
 {
@@ -333,12 +353,8 @@ vmm_exec_vm(struct vmm_env *env, struct vmm_vm *vm, uint32_t cpus, int sock, int
 	close(report[1]);
 	rc = child < 0 ? -1 : vmm_receive_report(report[0], &vm->pid, &vm->pidfd);
 	close(report[0]);
-	if (child > 0) {
-		if (rc < 0)
-			kill(child, SIGKILL); /* our own, same uid: stuck before it reported */
-		while (waitpid(child, status, 0) < 0 && errno == EINTR)
-			;
-	}
+	if (child > 0)
+		vmm_reap_spawner(child, rc, status);
 	if (rc < 0 && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
 		*status = 1 << 8; /* it exited, but vmm got no VM process: a failure all the same */
 	return rc;
@@ -419,7 +435,7 @@ vmm_send_vm(struct vmm_vm *vm, uint32_t type, const void *data, size_t len, cons
 	if (msg_channel_send(&vm->out, type, vm->id, data, len, fds, nfds) == 0)
 		return;
 	log_warn("vm %u: cannot pass %s: killing it", vm->id, msg_type_name(type));
-	kill(vm->pid, SIGKILL);
+	vmm_signal(vm, SIGKILL);
 	vmm_close_socket(vm);
 }
 

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/vmconf.h"
 #include "vm/sandbox.h"
+#include "vm/vm.h"
 #include "vmd/vmd.h"
 #include "vmd/vmm_confine.h"
 
@@ -163,13 +164,15 @@ add_vmm_rules(scmp_filter_ctx ctx, const struct vmm_identity *id)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
 				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	/*
-	 * A VM process signals itself, and it is pid 1 of its pid namespace.
-	 * vmm never calls tgkill (it signals through pidfds); the remaining
-	 * reach, tgkill(1, 1) on the host's init, goes once vmm has a pid
-	 * namespace of its own.
+	 * A VM process kicks its own vCPU threads, and it is pid 1 of its pid
+	 * namespace.  vmm never calls tgkill (it signals through pidfds); only
+	 * the kick signal is allowed, so vmm holding CAP_KILL cannot send the
+	 * host's init anything that init acts on (SIGUSR1 to pid 1 is
+	 * ignored unless init handles it: systemd does not).
 	 */
 	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, 1));
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2, SCMP_A0(SCMP_CMP_EQ, 1),
+				      SCMP_A2(SCMP_CMP_EQ, SIGNAL_VCPU_KICK));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
 	return rc;

@@ -139,8 +139,13 @@ test_channel_keeps_descriptors(void)
  * A connection whose other end is not root: as root, a child of another
  * uid connects to an abstract socket; otherwise our own uid is not root.
  */
+struct bound_addr {
+	struct sockaddr_un addr;
+	socklen_t len;
+};
+
 static int
-connection_of_other_user(pid_t *child, uid_t *uid)
+connection_of_other_user(pid_t *child, uid_t *uid, struct bound_addr *bound)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int sv[2], lfd, fd;
@@ -170,6 +175,11 @@ connection_of_other_user(pid_t *child, uid_t *uid)
 		_exit(0);
 	}
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (bound != NULL) {
+		bound->len = sizeof(bound->addr);
+		if (getsockname(lfd, (struct sockaddr *)&bound->addr, &bound->len) < 0)
+			bound->len = 0;
+	}
 	close(lfd);
 	return fd;
 }
@@ -199,9 +209,28 @@ test_parent_ignores_forged_cred(void)
 	uid_t uid;
 	int fd;
 
+	struct bound_addr bound = { .len = 0 };
+	int sv[2];
+
 	TAILQ_INIT(&env.peers);
-	fd = connection_of_other_user(&child, &uid);
+	fd = connection_of_other_user(&child, &uid, &bound);
 	CHECK(fd >= 0);
+	env.control_addr = bound.addr;
+	env.control_addr_len = bound.len;
+	/*
+	 * A compromised control passes a socket whose peer is the parent (a
+	 * socketpair of its own, say): when the parent knows its socket's name,
+	 * only a connection accepted on it counts.
+	 */
+	if (bound.len > 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+		struct msg_ctl_client forged = { 8, 1 };
+
+		msg_of(&m, MSG_CTL_CLIENT, 8, &forged, sizeof(forged), sv[0]);
+		vmd_peer_update(&env, &m);
+		msg_of(&m, MSG_CTL_STOP, 8, &t, sizeof(t), -1);
+		CHECK(vmd_peer_apply_cred(&env, &m, payload, sizeof(payload)) < 0);
+		close(sv[1]);
+	}
 	/* Before control introduced peer 7, its requests are refused. */
 	msg_of(&m, MSG_CTL_STOP, 7, &t, sizeof(t), -1);
 	CHECK(vmd_peer_apply_cred(&env, &m, payload, sizeof(payload)) < 0);
