@@ -30,6 +30,8 @@ int sandbox_vm_filter(void);
 int sandbox_add_vm_syscalls(scmp_filter_ctx ctx);
 /* Loads ctx unless rc (a rule's result) says otherwise; releases it.  0, or -1 with errno. */
 int sandbox_load_filter(scmp_filter_ctx ctx, int rc);
+/* Allows mmap and mprotect, never with PROT_EXEC: no new code.  A libseccomp result. */
+int sandbox_allow_no_exec_memory(scmp_filter_ctx ctx);
 /* Allows every ioctl request the VM process makes. */
 int sandbox_add_vm_ioctls(scmp_filter_ctx ctx);
 /* Keeps exactly the capabilities in mask (bits CAP_*), in every set. */

@@ -158,41 +158,6 @@ proc_spawn(const char *name, int exe_fd, int sock, int extra_fd, int debug, int 
 }
 
 /*
- * A chroot needs CAP_SYS_CHROOT: root has it; a process that is already
- * _vmd gets it inside a user namespace of its own, which changes nothing
- * else it may do (its descriptors came from the parent).
- */
-int
-proc_sandbox_chroot(void)
-{
-	if (geteuid() != 0 && unshare(CLONE_NEWUSER) < 0)
-		return -1;
-	if (chroot(VMD_EMPTY_DIR) < 0 || chdir("/") < 0)
-		return -1;
-	return 0;
-}
-
-void
-proc_drop_privileges(const char *procname, bool do_chroot)
-{
-	uid_t uid = 0;
-	gid_t gid = 0;
-
-	if (geteuid() == 0 && proc_lookup_user(&uid, &gid) < 0)
-		fatalx("%s: no user %s", procname, VMD_USER);
-	if (do_chroot && proc_sandbox_chroot() < 0)
-		fatal("%s: chroot %s", procname, VMD_EMPTY_DIR);
-	if (geteuid() == 0) {
-		if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
-		    setresuid(uid, uid, uid) < 0)
-			fatal("%s: cannot become %s", procname, VMD_USER);
-	}
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	/* The parent's death ends a child, so no process outlives the daemon. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-}
-
-/*
  * The parent's socket: verbosity changes are every child's, anything else
  * goes to the child's dispatcher.  When it closes, the parent is gone and
  * so is the child, once its row's parent_gone has cleaned up.

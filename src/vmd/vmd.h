@@ -219,9 +219,7 @@ void vmd_control_message(struct vmd_env *, struct msg *);
 int proc_main(int argc, char *argv[]);
 int proc_run(const struct vmd_proc *, int debug, int verbose);
 pid_t proc_spawn(const char *name, int exe_fd, int sock, int extra_fd, int debug, int verbose);
-void proc_drop_privileges(const char *procname, bool do_chroot);
 int proc_lookup_user(uid_t *uid, gid_t *gid);
-int proc_sandbox_chroot(void);
 
 /* confine.c: roots, identities, capabilities, filters of parent, control, priv */
 int proc_confine(const struct vmd_proc *);
